@@ -1,0 +1,46 @@
+"""Pairing a split's label CSV with its zip: which listed images exist, which are extra."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from hwr.archive import index_images
+from hwr.labels import read_labels
+
+log = logging.getLogger(__name__)
+
+
+def split_paths(raw_dir: str | Path, zip_name: str, csv_name: str, split: str) -> tuple[Path, Path]:
+    raw_dir = Path(raw_dir)
+    return raw_dir / zip_name.format(split=split), raw_dir / csv_name.format(split=split)
+
+
+def index_split(zip_path: Path, csv_path: Path) -> tuple[pd.DataFrame, dict]:
+    """Rows of the CSV whose image is in the zip, with the zip member and the CSV line number.
+
+    Images listed but absent, images present but not listed, and repeated CSV rows are counted
+    (with a few examples) rather than fatal: a partial download still trains."""
+    members = index_images(zip_path)
+    labels = read_labels(csv_path)
+    labels.insert(0, "row", range(2, len(labels) + 2))  # line number in the CSV (line 1 is the header)
+    repeated = labels["FILENAME"].duplicated(keep="first")
+    labels = labels[~repeated]
+    labels["member"] = labels["FILENAME"].map(members)
+    absent = labels["member"].isna()
+    listed = set(labels["FILENAME"])
+    extra = sorted(name for name in members if name not in listed)
+    found = labels[~absent].reset_index(drop=True)
+    report = {
+        "csv_rows": int(len(labels) + repeated.sum()),
+        "zip_images": len(members),
+        "found": len(found),
+        "missing_images": int(absent.sum()),
+        "unlisted_images": len(extra),
+        "repeated_rows": int(repeated.sum()),
+        "missing_examples": labels.loc[absent, "FILENAME"].head(5).tolist(),
+        "unlisted_examples": extra[:5],
+    }
+    return found[["row", "FILENAME", "IDENTITY", "member"]], report

@@ -1,0 +1,47 @@
+"""Evaluate a trained model on a preprocessed split: metrics, predictions and error analysis."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from hwr.checkpoints import load_model
+from hwr.inference import recognise
+from hwr.metrics import aligned_pairs, confusions, mean_letter_share_on_errors, positional_correct, summarise
+from hwr.runtime import resolve_precision
+from hwr.store import Store
+
+GAP = "∅"  # stands for a missing or extra character in the confusion pairs
+
+
+def evaluate_model(model_path: str | Path, store: Store, *, batch_size: int = 256, top: int = 10,
+                   device: torch.device | None = None) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+    """Returns (metrics, per-sample predictions, per-character aligned pairs)."""
+    device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model, config = load_model(model_path, device)
+    stored_resize = store.meta.get("resize")
+    if config.get("resize") and stored_resize and config["resize"] != stored_resize:
+        raise ValueError(f"{model_path} was trained on '{config['resize']}' images, the split is '{stored_resize}'")
+    preds, loss = recognise(model, store.images, labels=store.labels, batch_size=batch_size, device=device,
+                            dtype=resolve_precision("auto", device))
+    truths = store.texts
+    metrics = summarise(truths, preds)
+    metrics["loss"] = loss
+    share = mean_letter_share_on_errors(truths, preds)
+    metrics["letter_share_on_errors"] = share
+    metrics["top_confusions"] = [
+        {"true": t, "predicted": p, "count": n} for (t, p), n in confusions(truths, preds).most_common(top)
+    ]
+    predictions = pd.DataFrame({
+        "FILENAME": store.filenames, "IDENTITY": truths, "PREDICTION": preds,
+        "correct": [t == p for t, p in zip(truths, preds)],
+        "letters_correct": [positional_correct(t, p) for t, p in zip(truths, preds)],
+        "length": [len(t) for t in truths],
+    })
+    pairs = [(a or GAP, b or GAP) for t, p in zip(truths, preds) for a, b in aligned_pairs(t, p)]
+    pair_frame = pd.DataFrame(pairs, columns=["actual", "predicted"]) if pairs else pd.DataFrame(
+        {"actual": np.array([], str), "predicted": np.array([], str)})
+    return metrics, predictions, pair_frame

@@ -1,0 +1,64 @@
+"""The study's CRNN: three conv blocks, a 2-layer bidirectional GRU or LSTM, 64 steps x 30 classes.
+
+Input: (N, 64, 256) uint8 images (white background) or (N, 1, 64, 256) floats already normalised.
+Shapes through the network (C x H x W):
+
+    1 x 64 x 256 -> conv 3x3 (32) + BN + ReLU + maxpool 2x2  -> 32 x 32 x 128
+                 -> conv 3x3 (64) + BN + ReLU + maxpool 2x2  -> 64 x 16 x 64
+                 -> conv 3x3 (128) + BN + ReLU + maxpool 2x1 -> 128 x 8 x 64   (halves height only)
+    -> 64 time steps (one per column) x 1024 features (128 x 8)
+    -> Linear 1024->64 + ReLU -> 2-layer BiGRU/BiLSTM, hidden 512 -> Linear 1024->30
+
+That is exactly 6,689,822 parameters with a GRU and 8,856,606 with an LSTM, the study's counts.
+Every convolution has batch normalisation and He-normal initialisation, as in the study.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from hwr.alphabet import NUM_CLASSES
+
+RNNS = {"gru": nn.GRU, "lstm": nn.LSTM}
+
+
+def normalise(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (N, H, W), white 255 -> float (N, 1, H, W) with ink 1 and background 0.
+
+    Ink-positive input makes white padding exactly zero, so padding carries no signal."""
+    return (1.0 - images.float() / 255.0).unsqueeze(1)
+
+
+class CRNN(nn.Module):
+    def __init__(self, rnn: str = "gru", hidden: int = 512, features: int = 64, classes: int = NUM_CLASSES):
+        super().__init__()
+        if rnn not in RNNS:
+            raise ValueError(f"unknown rnn {rnn!r}; choose gru or lstm")
+        self.rnn_type = rnn
+
+        def block(cin, cout, pool):
+            conv = nn.Conv2d(cin, cout, 3, padding=1)
+            nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")  # He normal
+            nn.init.zeros_(conv.bias)
+            return [conv, nn.BatchNorm2d(cout), nn.ReLU(inplace=True), nn.MaxPool2d(pool)]
+
+        self.cnn = nn.Sequential(*block(1, 32, (2, 2)), *block(32, 64, (2, 2)), *block(64, 128, (2, 1)))
+        self.project = nn.Sequential(nn.Linear(128 * 8, features), nn.ReLU(inplace=True))
+        self.rnn = RNNS[rnn](features, hidden, num_layers=2, bidirectional=True, batch_first=True)
+        self.classify = nn.Linear(2 * hidden, classes)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Images -> log-probabilities (N, 64, 30) (batch first; transpose to (T, N, C) for CTC)."""
+        x = normalise(images) if images.dtype == torch.uint8 else images
+        x = self.cnn(x)  # (N, 128, 8, 64)
+        n, c, h, w = x.shape
+        x = x.permute(0, 3, 1, 2).reshape(n, w, c * h)  # one step per column: (N, 64, 1024)
+        x = self.project(x)
+        x, _ = self.rnn(x)
+        # log_softmax over the class dimension (the study's fix for NaN weights); float32 for CTC
+        return torch.log_softmax(self.classify(x).float(), dim=-1)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

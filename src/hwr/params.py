@@ -1,0 +1,211 @@
+"""Typed params (one dataclass per ``params.yaml`` group) and their validation.
+
+Every check raises :class:`HwrError` with a one-line message naming the key, the bad value and what
+is allowed, so impossible params fail before any work starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hwr.errors import HwrError
+
+RNN_CHOICES = ("gru", "lstm")
+SUBSET_CHOICES = ("first", "full")
+SPLITS = ("train", "validation", "test")
+RESIZE_CHOICES = ("crop", "fit")
+EMPTY_POLICIES = ("drop", "keep")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+SCHEDULES = ("constant", "onecycle")
+
+
+@dataclass(frozen=True)
+class DataParams:
+    raw_dir: str = "data/synth"
+    zip_name: str = "{split}_v2.zip"
+    csv_name: str = "written_name_{split}_v2.csv"
+
+
+@dataclass(frozen=True)
+class SynthParams:
+    out_dir: str = "data/synth"
+    seed: int = 0
+    sizes: dict = field(default_factory=lambda: {"train": 16000, "validation": 1000, "test": 1000})
+    style_mix: dict = field(default_factory=lambda: {"hershey": 0.7, "ttf": 0.3})
+    jobs: int = 0
+
+
+@dataclass(frozen=True)
+class CleanParams:
+    uppercase: bool = True
+    drop_labels: tuple = ("UNREADABLE",)
+    empty_policy: str = "drop"
+    max_length: int = 24
+
+
+@dataclass(frozen=True)
+class PreprocessParams:
+    resize: str = "crop"
+    jobs: int = 0
+
+
+@dataclass(frozen=True)
+class SubsetParams:
+    train: int
+    validation: int
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    batch_size: int = 128
+    lr: float = 0.001
+    epochs: int = 10
+    schedule: str = "constant"
+    warmup_fraction: float = 0.1
+    precision: str = "auto"
+    seed: int = 0
+    eval_batch_size: int = 256
+    train_eval_size: int = 2048
+    augment: bool = False
+    subsets: dict = field(
+        default_factory=lambda: {
+            "first": SubsetParams(64000, 6400),
+            "full": SubsetParams(300800, 30080),
+        }
+    )
+
+
+@dataclass(frozen=True)
+class EvaluateParams:
+    split: str = "test"
+    batch_size: int = 256
+    top_confusions: int = 10
+
+
+@dataclass(frozen=True)
+class Params:
+    rnn: str = "gru"
+    data: DataParams = DataParams()
+    synth: SynthParams = SynthParams()
+    clean: CleanParams = CleanParams()
+    preprocess: PreprocessParams = PreprocessParams()
+    train: TrainParams = TrainParams()
+    evaluate: EvaluateParams = EvaluateParams()
+
+
+def _fail(key: str, value: Any, allowed: str) -> None:
+    raise HwrError(f"params: {key}={value!r} is impossible; {allowed}")
+
+
+def _check_choice(key: str, value: Any, choices) -> None:
+    if value not in choices:
+        _fail(key, value, f"choose one of {', '.join(choices)}")
+
+
+def _check_int(key: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        _fail(key, value, f"expected an integer >= {minimum}")
+
+
+def _check_positive(key: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        _fail(key, value, "expected a number > 0")
+
+
+def _build(cls, raw: Any, prefix: str):
+    """Instantiate dataclass ``cls`` from a mapping, refusing unknown keys (typos)."""
+    if raw is None:
+        return cls()
+    if not isinstance(raw, dict):
+        _fail(prefix, raw, "expected a mapping")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - names)
+    if unknown:
+        raise HwrError(f"params: unknown key {prefix}.{unknown[0]}; known keys: {', '.join(sorted(names))}")
+    return cls(**raw)
+
+
+def _validate(p: Params) -> None:
+    _check_choice("rnn", p.rnn, RNN_CHOICES)
+    for split, size in p.synth.sizes.items():
+        _check_choice("synth.sizes key", split, SPLITS)
+        _check_int(f"synth.sizes.{split}", size, 0)
+    _check_int("synth.jobs", p.synth.jobs, 0)
+    _check_choice("clean.empty_policy", p.clean.empty_policy, EMPTY_POLICIES)
+    _check_int("clean.max_length", p.clean.max_length, 1)
+    if p.clean.max_length > 24:
+        _fail("clean.max_length", p.clean.max_length, "the model's labels hold at most 24 characters")
+    _check_choice("preprocess.resize", p.preprocess.resize, RESIZE_CHOICES)
+    _check_int("preprocess.jobs", p.preprocess.jobs, 0)
+    t = p.train
+    _check_int("train.batch_size", t.batch_size, 1)
+    _check_positive("train.lr", t.lr)
+    _check_int("train.epochs", t.epochs, 1)
+    _check_choice("train.schedule", t.schedule, SCHEDULES)
+    if not 0 <= t.warmup_fraction < 1:
+        _fail("train.warmup_fraction", t.warmup_fraction, "expected 0 <= value < 1")
+    _check_choice("train.precision", t.precision, PRECISIONS)
+    _check_int("train.seed", t.seed, 0)
+    _check_int("train.eval_batch_size", t.eval_batch_size, 1)
+    _check_int("train.train_eval_size", t.train_eval_size, 0)
+    for name in SUBSET_CHOICES:
+        if name not in t.subsets:
+            raise HwrError(f"params: train.subsets.{name} is missing; give its train and validation sizes")
+        _check_int(f"train.subsets.{name}.train", t.subsets[name].train, 1)
+        _check_int(f"train.subsets.{name}.validation", t.subsets[name].validation, 1)
+    _check_choice("evaluate.split", p.evaluate.split, SPLITS)
+    _check_int("evaluate.batch_size", p.evaluate.batch_size, 1)
+    _check_int("evaluate.top_confusions", p.evaluate.top_confusions, 1)
+
+
+def from_dict(raw: dict) -> Params:
+    """Typed, validated params from the parsed contents of ``params.yaml``."""
+    raw = dict(raw or {})
+    train = dict(raw.get("train") or {})
+    if "subsets" in train:
+        subsets = train["subsets"]
+        if not isinstance(subsets, dict):
+            _fail("train.subsets", subsets, "expected a mapping of first/full to sizes")
+        train["subsets"] = {
+            name: _build(SubsetParams, value, f"train.subsets.{name}") if isinstance(value, dict)
+            else _fail(f"train.subsets.{name}", value, "expected {train: N, validation: N}")
+            for name, value in subsets.items()
+        }
+    clean = dict(raw.get("clean") or {})
+    if "drop_labels" in clean:
+        clean["drop_labels"] = tuple(clean["drop_labels"] or ())
+    known = {f.name for f in dataclasses.fields(Params)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise HwrError(f"params: unknown top-level key {unknown[0]!r}; known keys: {', '.join(sorted(known))}")
+    try:
+        params = Params(
+            rnn=raw.get("rnn", "gru"),
+            data=_build(DataParams, raw.get("data"), "data"),
+            synth=_build(SynthParams, raw.get("synth"), "synth"),
+            clean=_build(CleanParams, clean, "clean"),
+            preprocess=_build(PreprocessParams, raw.get("preprocess"), "preprocess"),
+            train=_build(TrainParams, train, "train"),
+            evaluate=_build(EvaluateParams, raw.get("evaluate"), "evaluate"),
+        )
+    except TypeError as exc:  # e.g. a missing required field in a subset
+        raise HwrError(f"params: {exc}") from None
+    _validate(params)
+    return params
+
+
+def load(path: str | Path = "params.yaml") -> Params:
+    """Read and validate ``params.yaml``; a missing or unparsable file is a one-line error."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise HwrError(f"{path}: not found; run from the project root (where params.yaml lives)") from None
+    except yaml.YAMLError as exc:
+        raise HwrError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    return from_dict(raw)

@@ -1,0 +1,35 @@
+"""Stage unzip: index each split's zip against its label CSV (images are read from the zip later)."""
+
+from pathlib import Path
+
+from common import log, run
+
+from hwr.dataset import index_split, split_paths
+from hwr.files import write_csv, write_json
+from hwr.params import SPLITS
+
+OUT = Path("data/interim")
+
+
+def main(params):
+    d = params.data
+    report = {}
+    for split in SPLITS:
+        zip_path, csv_path = split_paths(d.raw_dir, d.zip_name, d.csv_name, split)
+        rows, report[split] = index_split(zip_path, csv_path)
+        r = report[split]
+        if r["missing_images"]:
+            log.warning("unzip: %s: %d image(s) listed in %s are not in %s, skipped (e.g. %s)", split,
+                        r["missing_images"], csv_path, zip_path, ", ".join(r["missing_examples"]))
+        if r["unlisted_images"]:
+            log.warning("unzip: %s: %d image(s) in %s have no row in %s, ignored (e.g. %s)", split,
+                        r["unlisted_images"], zip_path, csv_path, ", ".join(r["unlisted_examples"]))
+        if r["repeated_rows"]:
+            log.warning("unzip: %s: %d repeated FILENAME row(s) in %s, first kept", split, r["repeated_rows"], csv_path)
+        log.info("unzip: %s: %d labelled images", split, r["found"])
+        write_csv(OUT / f"{split}.csv", rows)
+    write_json("metrics/unzip.json", report)
+
+
+if __name__ == "__main__":
+    run(main)
