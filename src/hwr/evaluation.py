@@ -9,6 +9,7 @@ import pandas as pd
 import torch
 
 from hwr.checkpoints import load_model
+from hwr.errors import HwrError
 from hwr.inference import recognise
 from hwr.metrics import aligned_pairs, confusions, mean_letter_share_on_errors, positional_correct, summarise
 from hwr.runtime import resolve_precision
@@ -24,7 +25,8 @@ def evaluate_model(model_path: str | Path, store: Store, *, batch_size: int = 25
     model, config = load_model(model_path, device)
     stored_resize = store.meta.get("resize")
     if config.get("resize") and stored_resize and config["resize"] != stored_resize:
-        raise ValueError(f"{model_path} was trained on '{config['resize']}' images, the split is '{stored_resize}'")
+        raise HwrError(f"{model_path} was trained on '{config['resize']}' images, the split is '{stored_resize}'; "
+                       "re-run the pipeline (dvc repro) so that both use preprocess.resize")
     preds, loss = recognise(model, store.images, labels=store.labels, batch_size=batch_size, device=device,
                             dtype=resolve_precision("auto", device))
     truths = store.texts

@@ -88,7 +88,7 @@ def clean_labels(
     placeholders = {label.upper() for label in drop_labels}
     rows = frame["row"] if "row" in frame else range(2, len(frame) + 2)  # CSV line numbers
     for row, name, raw in zip(rows, frame["FILENAME"], frame["IDENTITY"]):
-        label = " ".join(raw.split())  # trim and collapse runs of whitespace
+        label = " ".join(raw.split()) if isinstance(raw, str) else ""  # trim, collapse spaces; NaN/None is empty
         if uppercase and label != label.upper():
             label = label.upper()
             report.uppercased += 1

@@ -127,11 +127,16 @@ def _build(cls, raw: Any, prefix: str):
     unknown = sorted(set(raw) - names)
     if unknown:
         raise HwrError(f"params: unknown key {prefix}.{unknown[0]}; known keys: {', '.join(sorted(names))}")
-    return cls(**raw)
+    try:
+        return cls(**raw)
+    except TypeError as exc:  # e.g. a subset without its validation size
+        raise HwrError(f"params: {prefix}: {exc}") from None
 
 
 def _validate(p: Params) -> None:
     _check_choice("rnn", p.rnn, RNN_CHOICES)
+    if not isinstance(p.synth.sizes, dict):
+        _fail("synth.sizes", p.synth.sizes, "expected a mapping of split to size")
     for split, size in p.synth.sizes.items():
         _check_choice("synth.sizes key", split, SPLITS)
         _check_int(f"synth.sizes.{split}", size, 0)
@@ -147,7 +152,8 @@ def _validate(p: Params) -> None:
     _check_positive("train.lr", t.lr)
     _check_int("train.epochs", t.epochs, 1)
     _check_choice("train.schedule", t.schedule, SCHEDULES)
-    if not 0 <= t.warmup_fraction < 1:
+    if isinstance(t.warmup_fraction, bool) or not isinstance(t.warmup_fraction, (int, float)) \
+            or not 0 <= t.warmup_fraction < 1:
         _fail("train.warmup_fraction", t.warmup_fraction, "expected 0 <= value < 1")
     _check_choice("train.precision", t.precision, PRECISIONS)
     _check_int("train.seed", t.seed, 0)
@@ -165,7 +171,12 @@ def _validate(p: Params) -> None:
 
 def from_dict(raw: dict) -> Params:
     """Typed, validated params from the parsed contents of ``params.yaml``."""
+    if raw is not None and not isinstance(raw, dict):
+        _fail("params", raw, "expected a mapping of groups (rnn, data, synth, clean, ...)")
     raw = dict(raw or {})
+    for group in ("data", "synth", "clean", "preprocess", "train", "evaluate"):
+        if raw.get(group) is not None and not isinstance(raw[group], dict):
+            _fail(group, raw[group], "expected a mapping of its keys")
     train = dict(raw.get("train") or {})
     if "subsets" in train:
         subsets = train["subsets"]
@@ -178,6 +189,8 @@ def from_dict(raw: dict) -> Params:
         }
     clean = dict(raw.get("clean") or {})
     if "drop_labels" in clean:
+        if isinstance(clean["drop_labels"], str):  # tuple() would split it into letters
+            _fail("clean.drop_labels", clean["drop_labels"], "expected a list, e.g. [UNREADABLE]")
         clean["drop_labels"] = tuple(clean["drop_labels"] or ())
     known = {f.name for f in dataclasses.fields(Params)}
     unknown = sorted(set(raw) - known)

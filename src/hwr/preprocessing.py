@@ -42,6 +42,15 @@ def _decode_chunk(members: list[str]) -> tuple[np.ndarray, list[tuple[int, str]]
     return out[:n], failures
 
 
+def _context():
+    """fork where the OS has it: workers start at once and need no importable __main__ (decoding
+    uses no threads, so forking is safe); spawn elsewhere."""
+    try:
+        return get_context("fork")
+    except ValueError:
+        return get_context("spawn")
+
+
 def resolve_jobs(jobs: int) -> int:
     return jobs if jobs > 0 else (os.cpu_count() or 1)
 
@@ -71,7 +80,7 @@ def preprocess_split(
             results = map(_decode_chunk, chunks)
             pool = None
         else:
-            pool = get_context("spawn").Pool(jobs, initializer=_init_worker, initargs=(zip_path, resize))
+            pool = _context().Pool(jobs, initializer=_init_worker, initargs=(zip_path, resize))
             results = pool.imap(_decode_chunk, chunks)
         try:
             for chunk_no, (images, failures) in enumerate(results):

@@ -31,8 +31,10 @@ def degrade(rng: np.random.Generator, page: Image.Image) -> Image.Image:
     if sd > 1.0:
         a = a + rng.normal(0.0, sd, a.shape).astype(np.float32)
     # levels: black point b, white point w (greys above w -> 255), gamma g
-    b = rng.uniform(0.0, 25.0)
-    w = rng.uniform(185.0, 240.0)
+    b = rng.uniform(10.0, 55.0)
+    w = rng.uniform(210.0, 250.0)
+    # auto-levels like a scanner: the darkest ink (thin or blurred) still comes out near black
+    b = max(b, min(float(a.min()) + rng.uniform(0.0, 25.0), w - 60.0))
     g = rng.uniform(0.8, 1.25)
     a = np.clip((a - b) / (w - b), 0.0, 1.0)
     if abs(g - 1.0) > 0.03:

@@ -21,17 +21,19 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from .strokes import INK_GAIN
+
 log = logging.getLogger(__name__)
 
 SS = 2
 # (package, file, relative weight); thin fonts first, the real pens are thin
 HANDWRITING = (
     ("fontpkg_kalam", "Kalam-Light.ttf", 1.0),
-    ("fontpkg_kalam", "Kalam-Regular.ttf", 0.7),
+    ("fontpkg_kalam", "Kalam-Regular.ttf", 0.5),
     ("fontpkg_indie_flower", "IndieFlower-Regular.ttf", 1.0),
     ("fontpkg_shadows_into_light", "ShadowsIntoLight.ttf", 1.0),
     ("fontpkg_caveat", "Caveat[wght].ttf", 0.8),
-    ("font_intuitive", "Intuitive.ttf", 0.6),
+    ("font_intuitive", "Intuitive.ttf", 0.35),
 )
 # fonts whose strokes are thinner than a ball-point at 11-16 px caps: thicken when drawing
 THIN = {"Kalam-Light.ttf", "ShadowsIntoLight.ttf", "Caveat[wght].ttf", "IndieFlower-Regular.ttf"}
@@ -112,7 +114,7 @@ def render(rng: np.random.Generator, text: str, cap_px: float, max_w: float,
     w = np.array([f[1] for f in fonts])
     path = fonts[int(rng.choice(len(fonts), p=w / w.sum()))][0]
     ratio = _cap_ratio(path)
-    stroke = 1 if Path(path).name in THIN and rng.random() < 0.7 else 0
+    stroke = 1 if Path(path).name in THIN and rng.random() < 0.3 else 0
     wide = rng.random() < 0.6
     track = cap_px * (rng.uniform(0.25, 0.9) if wide else rng.uniform(-0.02, 0.2))
     word = cap_px * rng.uniform(0.5, 1.2)
@@ -160,5 +162,5 @@ def render(rng: np.random.Generator, text: str, cap_px: float, max_w: float,
     c1 = by - inv[3] * bx - inv[4] * by
     img = img.transform(img.size, Image.AFFINE, (inv[0], inv[1], c0, inv[3], inv[4], c1),
                         resample=Image.BILINEAR)
-    img = img.reduce(SS)
+    img = img.reduce(SS).point(INK_GAIN)
     return img, float(pad), float(base_y), Path(path).name

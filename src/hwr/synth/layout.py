@@ -29,7 +29,7 @@ class Hand:
     def __init__(self, rng: np.random.Generator, style: str, cap_px: float):
         self.style = style if (style != "ttf" or fonts.available()) else "hershey"
         self.writer = strokes.random_writer(rng, cap_px)
-        self.level = int(np.clip(rng.normal(25, 22), 0, 95))  # ink grey level, 0 = black
+        self.level = int(np.clip(rng.normal(8, 14), 0, 60))  # ink grey level, 0 = black (scans are contrasty)
         self.font = ""
 
     def ink(self, rng, text: str, max_w: float, max_h: float | None = None, main: bool = False):
@@ -43,10 +43,31 @@ class Hand:
     def write(self, page: Image.Image, rng, text: str, x: float, y: float, max_w: float,
               max_h: float | None = None, main: bool = False) -> None:
         img, ox, oy = self.ink(rng, text, max_w, max_h, main)
-        page.paste(self.level, (int(round(x - ox)), int(round(y - oy))), mask=img)
+        box = img.getbbox()
+        if box is None:
+            return
+        if box != (0, 0, img.width, img.height):  # trim empty margins so clamping is exact
+            img, ox, oy = img.crop(box), ox - box[0], oy - box[1]
+        left, top = int(round(x - ox)), int(round(y - oy))
+        if main:  # the labelled name itself is never cut off by the crop
+            left = max(0, min(left, page.width - img.width))
+            top = max(0, min(top, page.height - img.height))
+        page.paste(self.level, (left, top), mask=img)
+
+    def fragment(self, page: Image.Image, rng, base: float, cap: float, x: float) -> None:
+        """A cut-off piece of a neighbouring line above or below the name (tops or bottoms only)."""
+        H = page.height
+        nb = self.writer.cap_px
+        # never more than ~half of the neighbour shows: it must not read as a second name
+        if rng.random() < 0.5:
+            lo, hi = 1.0, min(base - cap - 4, 0.45 * nb)  # its baseline above the name's top
+        else:
+            lo, hi = max(base + nb + 4, H + 0.55 * nb), H + nb - 2  # its top below the baseline
+        if hi > lo:
+            self.write(page, rng, names.draw_name(rng)[1], x, rng.uniform(lo, hi), page.width - x - 4)
 
 
-def _print(page: Image.Image, text: str, x: float, y: float, size: int, bold: bool, level: int) -> float:
+def _printed(page: Image.Image, text: str, x: float, y: float, size: int, bold: bool, level: int) -> float:
     """Printed form text with its baseline at y; returns the x where it ends."""
     font = fonts.printed(size, bold)
     ImageDraw.Draw(page).text((x, y), text, font=font, fill=level, anchor="ls")
@@ -86,20 +107,20 @@ def _form_row(page, rng, hand: Hand, row: str, y: float, name_x: float, lbl_x: f
     if y < -20 or y > page.height + 20:
         return
     if row == "CODE":
-        end = _print(page, "CODE RNE / UAI :", lbl_x, y, 14, True, lvl)
+        end = _printed(page, "CODE RNE / UAI :", lbl_x, y, 14, True, lvl)
         code = _digits(rng, 7) + "ABCDEFGHJKLMNPRSTUVWXYZ"[int(rng.integers(23))]
         hand.write(page, rng, code, end + rng.uniform(4, 12), y, page.width - end - 10)
     elif row in ("NOM", "PRENOM"):
-        _print(page, f"{row} :", lbl_x, y, 14, True, lvl)
+        _printed(page, f"{row} :", lbl_x, y, 14, True, lvl)
         _, shown, _ = names.draw_name(rng, row)
         hand.write(page, rng, shown, name_x, y, page.width - name_x - 4)
     else:  # date of birth + class
-        end = _print(page, "NÉ(E) LE :", lbl_x, y, 14, True, lvl)
+        end = _printed(page, "NÉ(E) LE :", lbl_x, y, 14, True, lvl)
         hand.write(page, rng, _date(rng), max(end + 10, name_x - 20), y, 150)
         cx = float(rng.uniform(255, 290))
-        end = _print(page, "CLASSE :", cx, y, 14, True, lvl)
+        end = _printed(page, "CLASSE :", cx, y, 14, True, lvl)
         hand.write(page, rng, str(int(rng.integers(3, 7))), end + 8, y, 20)
-        _print(page, "ème", end + 17, y - 7, 9, True, lvl)
+        _printed(page, "ème", end + 17, y - 7, 9, True, lvl)
 
 
 def compose(rng: np.random.Generator, style: str) -> tuple[Image.Image, str, str, str]:
@@ -116,13 +137,15 @@ def compose(rng: np.random.Generator, style: str) -> tuple[Image.Image, str, str
         base = H / 2 + cap / 2 + rng.uniform(-3, 3)
         base = float(np.clip(base, cap + 1, H - 2))
         lbl_x = float(rng.uniform(3, 20))
-        end = _print(page, f"{field} :", lbl_x, base + rng.uniform(-1, 2), 14, True, lvl)
+        end = _printed(page, f"{field} :", lbl_x, base + rng.uniform(-1, 2), 14, True, lvl)
         name_x = max(end + rng.uniform(8, 35), rng.uniform(100, 135))
         # the crops are tight: only the bottom of the row above / top of the row below shows
         above, below = ("CODE", "PRENOM") if field == "NOM" else ("NOM", "DATE")
-        _form_row(page, rng, hand, above, base - rng.uniform(21, 28), name_x, lbl_x, lvl)
-        _form_row(page, rng, hand, below, base + rng.uniform(20, 26), name_x, lbl_x, lvl)
-        hand.write(page, rng, shown, name_x, base, 388 - name_x - 4, main=True)
+        # and never so much of a neighbour's handwriting that it reads as a second name
+        nb = hand.writer.cap_px
+        _form_row(page, rng, hand, above, min(base - rng.uniform(21, 28), 0.6 * nb), name_x, lbl_x, lvl)
+        _form_row(page, rng, hand, below, max(base + rng.uniform(20, 26), H + 0.4 * nb), name_x, lbl_x, lvl)
+        hand.write(page, rng, shown, name_x, base, 388 - name_x - 4, H + 2, main=True)
         if rng.random() < 0.5:
             _timestamp(page, rng, lvl)
         if rng.random() < 0.25:
@@ -136,12 +159,11 @@ def compose(rng: np.random.Generator, style: str) -> tuple[Image.Image, str, str
             page = Image.new("L", (284, H), 255)
             base = float(np.clip(H - rng.uniform(5, 10), cap + 1, H - 2))
             x = rng.uniform(3, 35)
-            if rng.random() < 0.2:  # a bit of the row above / below
-                y = rng.choice([rng.uniform(-12, -4), rng.uniform(H + 8, H + 14)])
-                hand.write(page, rng, names.draw_name(rng)[1], rng.uniform(3, 40), y, 240)
-            hand.write(page, rng, shown, x, base, 284 - x - 4, main=True)
+            if rng.random() < 0.25:  # a bit of the row above / below
+                hand.fragment(page, rng, base, cap, rng.uniform(3, 40))
+            hand.write(page, rng, shown, x, base, 284 - x - 4, H - 2, main=True)
         else:  # header above the name, cut-off lines around it
-            header = "PRENOM" if rng.random() < 0.5 else "NOM"
+            header = field
             short = rng.random() < (0.8 if header == "NOM" else 0.2)
             H = int(rng.integers(44, 52)) if short else int(rng.integers(60, 73))
             cap = float(np.clip(rng.normal(13.5, 1.5), 10, 18))
@@ -153,16 +175,16 @@ def compose(rng: np.random.Generator, style: str) -> tuple[Image.Image, str, str
                 hand.write(page, rng, _digits(rng, int(rng.integers(5, 9))), hx, hb - rng.uniform(14, 19), 220)
             else:
                 hb = rng.uniform(11, 19)
-            _print(page, header, hx, hb, 14, False, lvl)
+            _printed(page, header, hx, hb, 14, False, lvl)
             base = min(hb + rng.uniform(20, 30), H - 4)
             below = base + rng.uniform(15, 24)
             if header == "PRENOM":  # the next box of the form, cut off at the bottom
-                _print(page, "DATE DE NAISSANCE", hx - 5, below, 14, False, lvl)
-                _print(page, "CLASSE", hx + rng.uniform(150, 175), below, 14, False, lvl)
+                _printed(page, "DATE DE NAISSANCE", hx - 5, below, 14, False, lvl)
+                _printed(page, "CLASSE", hx + rng.uniform(150, 175), below, 14, False, lvl)
             elif H >= 58:
-                _print(page, "PRENOM", hx, below + rng.uniform(0, 6), 14, False, lvl)
+                _printed(page, "PRENOM", hx, below + rng.uniform(0, 6), 14, False, lvl)
             x = hx + rng.uniform(-12, 8)
-            hand.write(page, rng, shown, x, base, 284 - x - 4, main=True)
+            hand.write(page, rng, shown, x, base, 284 - x - 4, H - 2, main=True)
     else:  # box324: name only
         H = 44
         cap = float(np.clip(rng.normal(14.0, 1.6), 10, 19))
@@ -171,6 +193,6 @@ def compose(rng: np.random.Generator, style: str) -> tuple[Image.Image, str, str
         base = float(np.clip(rng.uniform(24, 36), cap + 2, H - 3))
         x = rng.uniform(3, 30)
         if rng.random() < 0.15:
-            hand.write(page, rng, names.draw_name(rng)[1], rng.uniform(3, 40), rng.uniform(H + 9, H + 14), 280)
-        hand.write(page, rng, shown, x, base, 324 - x - 4, main=True)
+            hand.fragment(page, rng, base, cap, rng.uniform(3, 40))
+        hand.write(page, rng, shown, x, base, 324 - x - 4, H - 2, main=True)
     return page, label, layout, hand.style

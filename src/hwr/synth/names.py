@@ -20,10 +20,10 @@ import unicodedata
 
 import numpy as np
 
+from hwr.alphabet import ALPHABET, MAX_LABEL_LENGTH
+
 log = logging.getLogger(__name__)
 
-ALPHABET = " ABCDEFGHIJKLMNOPQRSTUVWXYZ-'"
-MAX_LABEL_LENGTH = 24
 LOCALES = ("fr_FR", "fr_BE", "fr_CH", "fr_CA")
 
 # A handful of names in case faker is missing: the generator must still work.

@@ -26,6 +26,7 @@ from PIL import Image, ImageDraw
 
 SS = 3  # supersampling factor of the stroke canvas
 CAP_UNITS = 21.0
+INK_GAIN = [min(255, int(v * 1.35)) for v in range(256)]  # coverage -> ink density LUT
 _STEP = 1.6  # densify segments to at most this many units so wobble can bend them
 
 
@@ -185,8 +186,10 @@ def random_writer(rng: np.random.Generator, cap_px: float | None = None) -> Writ
         if rng.random() < 0.3:
             font = "scripts"
     # shape field: 3 sinusoids, each (amp_x, amp_y, freq, phase) applied to glyph-local coords
+    mess = float(rng.uniform(0.5, 1.6))  # how sloppy this writer is; scales every noise term
     shape = np.column_stack([
-        rng.normal(0, 0.6, 3), rng.normal(0, 0.6, 3), rng.uniform(0.08, 0.3, 3), rng.uniform(0, 2 * np.pi, 3)])
+        rng.normal(0, 0.6 * mess, 3), rng.normal(0, 0.6 * mess, 3), rng.uniform(0.08, 0.3, 3),
+        rng.uniform(0, 2 * np.pi, 3)])
     wide = rng.random() < 0.75  # "usually wide letter spacing"
     return Writer(
         cap_px=float(cap_px if cap_px is not None else np.clip(rng.normal(13.3, 1.6), 9.5, 18.0)),
@@ -195,14 +198,14 @@ def random_writer(rng: np.random.Generator, cap_px: float | None = None) -> Writ
         word_gap=float(rng.uniform(12.0, 28.0)),
         slant=float(np.clip(rng.normal(0.04, 0.12), -0.25, 0.35)),
         rotation=float(rng.normal(0.0, 1.2)),
-        pen_px=float(np.clip(rng.normal(1.75, 0.3), 1.15, 2.7)),
+        pen_px=float(np.clip(rng.normal(1.0, 0.2), 0.75, 1.9)),
         size_sd=float(rng.uniform(0.02, 0.08)),
-        rot_sd=float(rng.uniform(0.5, 4.0)),
-        base_sd=float(rng.uniform(0.2, 1.3)),
+        rot_sd=float(rng.uniform(0.5, 3.0) * mess),
+        base_sd=float(rng.uniform(0.2, 1.0) * mess),
         track_sd=float(rng.uniform(0.5, 3.0)),
-        jitter=float(rng.uniform(0.05, 0.3)),
-        wobble=float(rng.uniform(0.1, 0.9)),
-        drift=float(rng.uniform(0.2, 1.4)),
+        jitter=float(rng.uniform(0.05, 0.25) * mess),
+        wobble=float(rng.uniform(0.1, 0.7) * mess),
+        drift=float(rng.uniform(0.3, 1.3) * mess),
         wave_amp=float(rng.uniform(0.0, 1.8)),
         wave_len=float(rng.uniform(60.0, 250.0)),
         wave_phase=float(rng.uniform(0, 2 * np.pi)),
@@ -257,7 +260,7 @@ def layout(rng: np.random.Generator, text: str, w: Writer) -> Path:
         scales.append(sc)
         rots.append(math.radians(rng.normal(0.0, w.rot_sd)))
         dys.append(rng.normal(0.0, w.base_sd))
-        x += g.width * w.xscale * sc + max(2.0, w.tracking + rng.normal(0.0, w.track_sd))
+        x += g.width * w.xscale * sc + max(2.0 if w.font == "futural" else 0.0, w.tracking + rng.normal(0.0, w.track_sd))
     if not glyphs:
         return Path([], w.pen_px, (0.0, 0.0, 1.0, 1.0))
     cap_px = w.cap_px * (1.4 if w.font == "scripts" else 1.0)  # script x-height is small
@@ -359,4 +362,5 @@ def draw(path: Path, pad: float = 2.0) -> tuple[Image.Image, float, float]:
     if len(path.corners):
         for cx, cy in (path.corners * SS + off).tolist():
             dr.ellipse((cx - r + 0.5, cy - r + 0.5, cx + r - 0.5, cy + r - 0.5), fill=255)
-    return img.reduce(SS), ox, oy
+    # ink saturates: a pen line 1 px wide scans as black, not as 50 % grey
+    return img.reduce(SS).point(INK_GAIN), ox, oy

@@ -88,14 +88,19 @@ def generate(out_dir, sizes, seed=0, jobs=None, style_mix=None, progress=False) 
         _warm()
         pool = _mp_context().Pool(jobs, initializer=_warm)
     stats = {}
+    ok = False
     try:
         for split, n in sizes.items():
             tasks = ((seed, split, i, probs) for i in range(1, n + 1))
             results = pool.imap(_work, tasks, chunksize=32) if pool else map(_work, tasks)
             stats[split] = _write_split(out, split, n, results, bar)
+        ok = True
     finally:
         if pool is not None:
-            pool.close()
+            if ok:
+                pool.close()
+            else:  # an error or Ctrl-C: do not wait for the queued work
+                pool.terminate()
             pool.join()
         if bar is not None:
             bar.close()

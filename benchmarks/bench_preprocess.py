@@ -1,0 +1,116 @@
+"""Preprocessing wall time: real JPEGs -> the (N, 64, 256) uint8 store, naive baseline vs the project's path.
+
+    python benchmarks/bench_preprocess.py [--n 10500] [--jobs N] [--quick] [--data PATH]
+
+Both run in the same run on the same real JPEGs (../shared/data/real-unlabeled/train_v2.zip, or --data):
+
+* project: ``hwr.archive.index_images`` + ``hwr.preprocessing.preprocess_split`` straight from the
+  zip, jobs = all cores (or --jobs), JPEG draft mode (grayscale decode in the decoder), written
+  into the memmap store;
+* baseline: extract the zip to disk, then one process converting image by image with plain PIL
+  (open -> convert('L') -> crop/pad to 64x256), collected in a list, ``np.stack`` and ``np.save``.
+
+Both are extrapolated linearly to the 414k images of the Kaggle dataset (fixed costs such as
+starting the worker pool are spread, so the project's extrapolation is slightly pessimistic);
+the goal is <= 60 s for 414k images on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _common as C  # noqa: E402  (puts src/ on sys.path)
+import numpy as np  # noqa: E402
+
+GOAL_SECONDS = 60.0
+
+
+def baseline(zip_path: Path, members: list[str], out: Path) -> float:
+    from PIL import Image
+
+    started = time.perf_counter()
+    with zipfile.ZipFile(zip_path) as zf:
+        zf.extractall(out / "extracted", members=members)
+    images = []
+    for member in members:
+        gray = np.asarray(Image.open(out / "extracted" / member).convert("L"))
+        canvas = np.full((64, 256), 255, np.uint8)
+        h, w = min(gray.shape[0], 64), min(gray.shape[1], 256)
+        canvas[:h, :w] = gray[:h, :w]
+        images.append(canvas)
+    np.save(out / "images.npy", np.stack(images))
+    return time.perf_counter() - started
+
+
+def project(zip_path: Path, members: list[str], out: Path, jobs: int) -> tuple[float, dict]:
+    from hwr.archive import index_images
+    from hwr.preprocessing import preprocess_split
+
+    rows = C.rows_frame(members)  # random labels: made outside the timing
+    started = time.perf_counter()
+    index = index_images(zip_path)  # what the unzip stage does to find the members
+    rows = rows[rows["FILENAME"].isin(index.keys())]
+    report = preprocess_split(str(zip_path), rows, str(out / "store"), jobs=jobs, desc="preprocess")
+    return time.perf_counter() - started, report
+
+
+def main(argv=None) -> list[dict]:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", help="zip of real JPEGs (default: ../shared/data/real-unlabeled/train_v2.zip)")
+    ap.add_argument("--n", type=int, help="images (default: all 10,500; --quick 2000)")
+    ap.add_argument("--jobs", type=int, default=0, help="project worker processes (default 0 = all cores)")
+    ap.add_argument("--quick", action="store_true", help="small sizes: a smoke run, not a measurement")
+    ap.add_argument("--summary", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    zip_path = C.find_zip(args.data)
+    members = C.image_members(zip_path, args.n or (2000 if args.quick else None))
+    from hwr.preprocessing import resolve_jobs
+
+    jobs = resolve_jobs(args.jobs)
+    C.print_header("bench_preprocess: real JPEGs -> (N, 64, 256) uint8 store, naive baseline vs project path")
+    print(f"{len(members)} real JPEGs from {zip_path}; project jobs={jobs} (all cores: {C.cores()})"
+          + (" (quick: smoke-test sizes)" if args.quick else ""))
+    with tempfile.TemporaryDirectory(prefix="hwr-bench-pre-") as tmp:
+        tmp = Path(tmp)
+        (tmp / "base").mkdir()
+        (tmp / "proj").mkdir()
+        base_s = baseline(zip_path, members, tmp / "base")
+        proj_s, report = project(zip_path, members, tmp / "proj", jobs)
+        # the two must produce the same pixels: draft mode decodes grayscale straight from the JPEG
+        # (no RGB round trip), which may differ by a grey level or so
+        ref = np.load(tmp / "base" / "images.npy", mmap_mode="r")
+        from hwr.store import open_store
+
+        got = open_store(tmp / "proj" / "store").images
+        diff = np.abs(ref[:200].astype(np.int16) - got[:200].astype(np.int16))
+    n = len(members)
+    scale = C.KAGGLE_IMAGES / n
+    r = C.ratio(base_s, proj_s)
+    print(f"\n{'':10} {'seconds':>9} {'img/s':>9} {'414k images':>12}")
+    print(f"{'baseline':10} {base_s:9.2f} {n / base_s:9.0f} {base_s * scale:11.0f}s   (extract + 1 process, plain PIL)")
+    print(f"{'project':10} {proj_s:9.2f} {n / proj_s:9.0f} {proj_s * scale:11.0f}s   ({jobs} processes from the zip, "
+          f"draft mode; {report['written']} written, {report['skipped_undecodable']} skipped)")
+    verdict = "meets" if proj_s * scale <= GOAL_SECONDS else "misses"
+    print(f"speed-up {r:.2f}x; project extrapolated to {C.KAGGLE_IMAGES:,} images: {proj_s * scale:.0f} s, {verdict} the "
+          f"goal of <= {GOAL_SECONDS:.0f} s on {C.cores()} cores")
+    print(f"pixels vs baseline (first 200 images): mean |diff| {diff.mean():.3f} grey levels, max {diff.max()}")
+    rows = [{"bench": "preprocess", "what": f"preprocess {n} JPEGs (s)", "baseline": base_s, "project": proj_s,
+             "unit": "s", "ratio": r},
+            {"bench": "preprocess", "what": f"extrapolated to {C.KAGGLE_IMAGES // 1000}k images (s; goal <= 60)",
+             "baseline": base_s * scale, "project": proj_s * scale, "unit": "s", "ratio": r,
+             "note": verdict + " goal"}]
+    C.write_summary(args.summary, rows)
+    return rows
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    main()

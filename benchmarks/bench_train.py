@@ -1,0 +1,221 @@
+"""Training throughput (images/s) of the study's CRNN, GRU and LSTM: naive baseline vs the project's path.
+
+    python benchmarks/bench_train.py [--steps 5] [--warmup 1] [--batch 128] [--rnn gru lstm] [--quick]
+                                     [--alloc-rnn gru|all|none] [--data PATH]
+
+Both paths run in the same run on the same real JPEGs (../shared/data/real-unlabeled/train_v2.zip,
+or --data), with random labels of realistic length (3-12 symbols); warm-up steps are excluded;
+the time includes getting each batch (data loading is part of training throughput).
+
+* baseline: the same CRNN (hwr.model), fp32, eager, default (NCHW) memory layout, fed by a per-sample
+  torch Dataset that reads the JPEG from the zip, decodes and normalises in ``__getitem__`` (PIL ->
+  grayscale -> crop/pad to 64x256 -> float tensor), ``DataLoader(num_workers=0)``, torch's default
+  thread count;
+* project: the images preprocessed once into the uint8 memmap store (hwr.preprocessing.preprocess_split,
+  not timed here: see bench_preprocess.py), batches gathered by index arrays, the precision
+  ``hwr.runtime.resolve_precision('auto', device)`` picks, channels_last, threads from
+  ``hwr.runtime.configure_threads``: the inner loop of hwr.training.train.
+
+Allocators: the project path is re-run in fresh processes with glibc malloc, and with jemalloc /
+tcmalloc through LD_PRELOAD when their libraries are installed (``apt-get install libjemalloc2
+libtcmalloc-minimal4``); absent ones are skipped with a note.
+
+Compute limit: this machine's fp32 matmul GFLOP/s (2 threads) / 3.45 GFLOP per training image
+(forward + backward of the GRU CRNN) = the images/s no implementation can beat here; the GRU
+project figure is printed as a percentage of it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _common as C  # noqa: E402  (puts src/ on sys.path)
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from hwr.inference import ctc_loss, ctc_loss_fn, to_device  # noqa: E402
+from hwr.model import CRNN  # noqa: E402
+from hwr.runtime import (Dist, autocast, configure_threads, pick_device, precision_name,  # noqa: E402
+                         resolve_precision)
+
+
+def baseline_rate(rnn: str, dataset, batch: int, warmup: int, steps: int, seed: int = 0) -> dict:
+    from torch.utils.data import DataLoader
+
+    device = pick_device(Dist())
+    torch.manual_seed(seed)
+    model = CRNN(rnn).to(device)  # fp32, eager, default layout
+    model.train()
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = ctc_loss_fn()
+    loader = DataLoader(dataset, batch_size=batch, shuffle=True, num_workers=0, drop_last=True,
+                        generator=torch.Generator().manual_seed(seed))
+    batches = iter(loader)
+    started = None
+    for step in range(warmup + steps):
+        if step == warmup:
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            started = time.perf_counter()
+        try:
+            x, y = next(batches)
+        except StopIteration:  # fewer images than steps x batch: next epoch
+            batches = iter(loader)
+            x, y = next(batches)
+        x, y = x.to(device), y.to(device)
+        loss = ctc_loss(loss_fn, model(x), y)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    loss.item()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - started
+    return {"images_per_s": steps * batch / seconds, "seconds": seconds, "threads": torch.get_num_threads(),
+            "precision": "fp32", "layout": "default"}
+
+
+def project_rate(rnn: str, store, batch: int, warmup: int, steps: int, seed: int = 0) -> dict:
+    ddp = Dist()
+    device = pick_device(ddp)
+    threads = configure_threads(ddp)
+    dtype = resolve_precision("auto", device)
+    torch.manual_seed(seed)
+    model = CRNN(rnn).to(device).to(memory_format=torch.channels_last)
+    model.train()
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-3)
+    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+    loss_fn = ctc_loss_fn()
+    rng = np.random.default_rng(seed)
+    need = (warmup + steps) * batch
+    order = np.concatenate([rng.permutation(len(store)) for _ in range(-(-need // len(store)))])
+    started = None
+    for step in range(warmup + steps):
+        if step == warmup:
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            started = time.perf_counter()
+        idx = order[step * batch : (step + 1) * batch]
+        images, labels = store.images[idx], store.labels[idx]
+        x = to_device(images, device)
+        y = to_device(labels.astype(np.int64), device)
+        with autocast(device, dtype):
+            log_probs = model(x)
+        loss = ctc_loss(loss_fn, log_probs, y)
+        optimiser.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimiser)
+        scaler.update()
+    loss.item()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - started
+    return {"images_per_s": steps * batch / seconds, "seconds": seconds, "threads": threads,
+            "precision": precision_name(dtype), "layout": "channels_last", "allocator": C.loaded_allocator()}
+
+
+def _child(args) -> None:
+    from hwr.store import open_store
+
+    result = project_rate(args.rnn[0], open_store(args.store), args.batch, args.warmup, args.steps)
+    print(json.dumps(result))
+
+
+def main(argv=None) -> list[dict]:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", help="zip of real JPEGs (default: ../shared/data/real-unlabeled/train_v2.zip)")
+    ap.add_argument("--steps", type=int, help="timed steps per measurement (default 5; --quick 2)")
+    ap.add_argument("--warmup", type=int, help="untimed warm-up steps (default 1)")
+    ap.add_argument("--batch", type=int, help="batch size (default 128, the study's; --quick 32)")
+    ap.add_argument("--rnn", nargs="+", choices=["gru", "lstm"], default=["gru", "lstm"])
+    ap.add_argument("--alloc-rnn", default="gru", choices=["gru", "lstm", "all", "none"],
+                    help="which models to re-measure with each allocator (default gru)")
+    ap.add_argument("--quick", action="store_true", help="small sizes: a smoke run, not a measurement")
+    ap.add_argument("--summary", help=argparse.SUPPRESS)
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--store", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    args.steps = args.steps or (2 if args.quick else 5)
+    args.warmup = args.warmup if args.warmup is not None else 1
+    args.batch = args.batch or (32 if args.quick else 128)
+    if args.child:
+        return _child(args)
+
+    zip_path = C.find_zip(args.data)
+    C.print_header("bench_train: training images/s, naive baseline vs project path")
+    need = (args.warmup + args.steps) * args.batch
+    members = C.image_members(zip_path, need)
+    labels = C.random_labels(len(members), seed=0)
+    print(f"batch {args.batch}, {args.warmup} warm-up + {args.steps} timed steps; {len(members)} real JPEGs from "
+          f"{zip_path}" + (" (quick: smoke-test sizes)" if args.quick else ""))
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="hwr-bench-train-") as tmp:
+        t = time.perf_counter()
+        store = C.build_store(zip_path, members, Path(tmp) / "store")
+        print(f"store built once in {time.perf_counter() - t:.1f} s (one-off preprocessing, not in the figures)")
+        dataset = C.make_naive_dataset(zip_path, members, labels)
+        gflops = C.matmul_gflops(threads=2)
+        limit = gflops / C.GFLOP_PER_TRAIN_IMAGE_GRU
+        results = {}
+        print(f"\n{'model':6} {'baseline img/s':>15} {'project img/s':>14} {'ratio':>7}   project set-up")
+        for rnn in args.rnn:
+            base = baseline_rate(rnn, dataset, args.batch, args.warmup, args.steps)
+            proj = project_rate(rnn, store, args.batch, args.warmup, args.steps)
+            results[rnn] = proj
+            r = C.ratio(proj["images_per_s"], base["images_per_s"])
+            print(f"{rnn:6} {base['images_per_s']:15.2f} {proj['images_per_s']:14.2f} {r:6.2f}x   "
+                  f"{proj['precision']}, {proj['layout']}, {proj['threads']} threads "
+                  f"(baseline: fp32, default layout, {base['threads']} threads)", flush=True)
+            rows.append({"bench": "train", "what": f"{rnn} train img/s (batch {args.batch})",
+                         "baseline": base["images_per_s"], "project": proj["images_per_s"], "unit": "img/s",
+                         "ratio": r})
+
+        if args.alloc_rnn in ("all", "none"):
+            alloc_rnns = args.rnn if args.alloc_rnn == "all" else []
+        else:
+            alloc_rnns = [args.alloc_rnn] if args.alloc_rnn in args.rnn else args.rnn[:1]
+        if alloc_rnns:
+            print("\nallocators (project path, each in a fresh process; ratio vs glibc malloc in a fresh process):")
+        for rnn in alloc_rnns:
+            child_args = ["--child", "--store", str(Path(tmp) / "store"), "--rnn", rnn, "--batch", str(args.batch),
+                          "--steps", str(args.steps), "--warmup", str(args.warmup)]
+            glibc = C.run_child(Path(__file__), child_args)
+            print(f"  {rnn} glibc malloc: {glibc['images_per_s']:8.2f} img/s", flush=True)
+            for name in C.ALLOCATORS:
+                lib = C.find_allocator(name)
+                if lib is None:
+                    print(f"  {rnn} {name}: skipped, library not found (apt-get install "
+                          f"{'libjemalloc2' if name == 'jemalloc' else 'libtcmalloc-minimal4'})")
+                    continue
+                res = C.run_child(Path(__file__), child_args, env_extra={"LD_PRELOAD": str(lib)})
+                if res.get("allocator") != name:
+                    print(f"  {rnn} {name}: LD_PRELOAD={lib} did not take effect (allocator seen: "
+                          f"{res.get('allocator')}); skipped")
+                    continue
+                r = C.ratio(res["images_per_s"], glibc["images_per_s"])
+                print(f"  {rnn} {name:8}: {res['images_per_s']:8.2f} img/s  ({r:.2f}x glibc)  [{lib}]", flush=True)
+                rows.append({"bench": "train", "what": f"{rnn} train img/s, {name} vs glibc",
+                             "baseline": glibc["images_per_s"], "project": res["images_per_s"], "unit": "img/s",
+                             "ratio": r})
+
+        print(f"\ncompute limit: fp32 matmul {gflops:.1f} GFLOP/s (2 threads) / {C.GFLOP_PER_TRAIN_IMAGE_GRU} "
+              f"GFLOP per GRU training image = {limit:.1f} img/s")
+        if "gru" in results:
+            pct = 100 * results["gru"]["images_per_s"] / limit
+            print(f"GRU project path: {results['gru']['images_per_s']:.2f} img/s = {pct:.0f} % of that limit")
+            rows.append({"bench": "train", "what": "GRU project vs compute limit", "baseline": limit,
+                         "project": results["gru"]["images_per_s"], "unit": "img/s", "ratio":
+                         results["gru"]["images_per_s"] / limit, "note": f"matmul {gflops:.0f} GFLOP/s"})
+    C.write_summary(args.summary, rows)
+    return rows
+
+
+if __name__ == "__main__":
+    main()

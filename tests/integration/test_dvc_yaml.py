@@ -1,0 +1,137 @@
+"""Static checks of dvc.yaml: stage commands, dependency paths and code dependencies.
+
+DVC re-runs a stage only when a declared dependency changes, so a stage whose script imports a
+module of ``hwr`` that is not among its deps keeps stale outputs after that module changes."""
+
+import ast
+import re
+from pathlib import Path
+
+import yaml
+from _support import REPO_ROOT
+
+# Modules whose changes cannot change a stage's outputs: the package marker, the exception type,
+# params parsing/validation (the values themselves are tracked as params) and the stages' logging
+# and error-printing wrapper.
+EXEMPT = {"src/hwr/__init__.py", "src/hwr/errors.py", "src/hwr/params.py", "stages/common.py"}
+
+
+def load_dvc_yaml():
+    return yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text(encoding="utf-8"))
+
+
+def load_params():
+    return yaml.safe_load((REPO_ROOT / "params.yaml").read_text(encoding="utf-8"))
+
+
+def module_file(name: str) -> Path | None:
+    if name == "common":
+        return REPO_ROOT / "stages" / "common.py"
+    base = REPO_ROOT / "src" / Path(*name.split("."))
+    for candidate in (base / "__init__.py", base.with_suffix(".py")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def imported_modules(path: Path, module: str) -> set[str]:
+    """Module names ``path`` imports anywhere in its body (lazy imports in functions too)."""
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = package.split(".")
+                base = ".".join(parts[: len(parts) - node.level + 1])
+                target = f"{base}.{node.module}" if node.module else base
+            else:
+                target = node.module
+            names.add(target)
+            names.update(f"{target}.{alias.name}" for alias in node.names)  # `from hwr import params`
+    return names
+
+
+def code_closure(script: Path) -> set[str]:
+    """Repo-relative files of the hwr modules (and stages/common.py) ``script`` runs, transitively."""
+    seen: dict[Path, str] = {}
+    todo = [(script, "__main__")]
+    while todo:
+        path, module = todo.pop()
+        for name in imported_modules(path, module):
+            if not (name == "common" or name == "hwr" or name.startswith("hwr.")):
+                continue
+            found = module_file(name)
+            if found and found not in seen:
+                seen[found] = name
+                todo.append((found, name))
+    return {p.relative_to(REPO_ROOT).as_posix() for p in seen}
+
+
+def covered(path: str, deps: list[str]) -> bool:
+    return any(path == dep or path.startswith(dep.rstrip("/") + "/") for dep in deps)
+
+
+def stages():
+    return load_dvc_yaml()["stages"]
+
+
+def test_stage_commands_run_existing_scripts():
+    for name, stage in stages().items():
+        match = re.fullmatch(r"python (stages/\w+\.py)( .*)?", stage["cmd"])
+        assert match, f"{name}: unexpected cmd {stage['cmd']!r}"
+        assert (REPO_ROOT / match.group(1)).is_file(), name
+
+
+def test_code_dependencies_exist():
+    for name, stage in stages().items():
+        for dep in stage["deps"]:
+            if dep.startswith(("src/", "stages/")):
+                assert (REPO_ROOT / dep).exists(), f"{name}: dep {dep} does not exist"
+
+
+def test_params_named_by_stages_exist():
+    params = load_params()
+    for name, stage in stages().items():
+        for entry in stage.get("params", []):
+            for key in ([entry] if isinstance(entry, str) else list(entry)):
+                if "${" in key:
+                    key = key.replace("${item.subset}", "first")
+                node = params
+                for part in key.split("."):
+                    assert isinstance(node, dict) and part in node, f"{name}: param {key} not in params.yaml"
+                    node = node[part]
+
+
+def test_train_matrix_is_the_four_runs():
+    train = stages()["train"]
+    assert train["matrix"] == {"rnn": ["gru", "lstm"], "subset": ["first", "full"]}
+
+
+def test_stage_deps_cover_the_code_it_runs():
+    problems = []
+    for name, stage in stages().items():
+        script = REPO_ROOT / stage["cmd"].split()[1]
+        deps = [str(d) for d in stage["deps"]]
+        needed = code_closure(script) | {script.relative_to(REPO_ROOT).as_posix()}
+        missing = sorted(p for p in needed - EXEMPT if not covered(p, deps))
+        if missing:
+            problems.append(f"{name}: {', '.join(missing)}")
+    assert not problems, "dvc.yaml stages run code they do not depend on (stale outputs when it changes):\n  " + \
+        "\n  ".join(problems)
+
+
+def test_closure_finds_lazy_and_relative_imports():
+    closure = code_closure(REPO_ROOT / "stages" / "synth.py")
+    assert "src/hwr/synth/__init__.py" in closure and "src/hwr/synth/writer.py" in closure  # relative imports
+    assert "stages/common.py" in closure
+    assert "src/hwr/checkpoints.py" in code_closure(REPO_ROOT / "src" / "hwr" / "cli.py")  # imported in a function
+
+
+def test_evaluation_stages_depend_on_the_split_they_read():
+    """evaluate and compare read data/tensors/<evaluate.split>; that store must be their dep."""
+    for name in ("evaluate", "compare"):
+        deps = [str(d) for d in stages()[name]["deps"]]
+        assert "data/tensors/${evaluate.split}" in deps or "data/tensors" in deps, \
+            f"{name} reads data/tensors/<evaluate.split> but depends on {[d for d in deps if 'tensors' in d]}"

@@ -1,0 +1,39 @@
+"""hwr.dataset: pairing a split's CSV with its zip (named so as not to clash with tests/synth/test_dataset.py)."""
+
+from pathlib import Path
+
+import pytest
+from _support import write_split
+
+from hwr.dataset import index_split, split_paths
+from hwr.errors import HwrError
+
+
+def test_split_paths():
+    zip_path, csv_path = split_paths("data/kaggle", "{split}_v2.zip", "written_name_{split}_v2.csv", "validation")
+    assert zip_path == Path("data/kaggle/validation_v2.zip")
+    assert csv_path == Path("data/kaggle/written_name_validation_v2.csv")
+
+
+def test_pairs_rows_with_members_and_counts_the_rest(tmp_path):
+    rows = [("A.jpg", "ANNA"), ("B.jpg", "BOB"), ("C.jpg", ""), ("B.jpg", "BOBBY"), ("D.jpg", "DORA")]
+    zip_path, csv_path = write_split(tmp_path, "train", rows, missing=("D.jpg",),
+                                     extra_entries={"train_v2/train/EXTRA.jpg": b"x"})
+    found, report = index_split(zip_path, csv_path)
+    assert found.columns.tolist() == ["row", "FILENAME", "IDENTITY", "member"]
+    assert found["FILENAME"].tolist() == ["A.jpg", "B.jpg", "C.jpg"]
+    assert found["IDENTITY"].tolist() == ["ANNA", "BOB", ""]  # first of repeated rows kept; labels untouched
+    assert found["row"].tolist() == [2, 3, 4]  # CSV line numbers (header is line 1)
+    assert found["member"].tolist() == ["train_v2/train/A.jpg", "train_v2/train/B.jpg", "train_v2/train/C.jpg"]
+    assert report == {
+        "csv_rows": 5, "zip_images": 4, "found": 3, "missing_images": 1, "unlisted_images": 1, "repeated_rows": 1,
+        "missing_examples": ["D.jpg"], "unlisted_examples": ["EXTRA.jpg"],
+    }
+
+
+def test_errors_name_the_file(tmp_path):
+    zip_path, csv_path = write_split(tmp_path, "test", [("A.jpg", "ANNA")], header="FILENAME,LABEL")
+    with pytest.raises(HwrError, match="IDENTITY"):
+        index_split(zip_path, csv_path)
+    with pytest.raises(HwrError, match="zip not found"):
+        index_split(tmp_path / "none.zip", csv_path)

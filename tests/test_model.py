@@ -1,0 +1,86 @@
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from hwr import model as model_module
+from hwr.model import CRNN, count_parameters, normalise
+
+STUDY_PARAMETERS = {"gru": 6_689_822, "lstm": 8_856_606}
+
+
+@pytest.mark.parametrize("rnn", ["gru", "lstm"])
+def test_parameter_count_is_the_studys(rnn):
+    assert count_parameters(CRNN(rnn)) == STUDY_PARAMETERS[rnn]
+
+
+@pytest.mark.parametrize("rnn", ["gru", "lstm"])
+def test_output_shape_and_log_probabilities(rnn):
+    torch.manual_seed(0)
+    net = CRNN(rnn).eval()
+    images = torch.randint(0, 256, (3, 64, 256), dtype=torch.uint8)
+    with torch.no_grad():
+        out = net(images)
+    assert out.shape == (3, 64, 30) and out.dtype == torch.float32
+    torch.testing.assert_close(out.exp().sum(-1), torch.ones(3, 64))
+    with torch.no_grad():  # already-normalised float input gives the same result
+        torch.testing.assert_close(net(normalise(images)), out)
+
+
+def test_unknown_rnn():
+    with pytest.raises(ValueError, match="foo"):
+        CRNN("foo")
+
+
+def test_normalise_white_is_zero_ink_is_one():
+    x = normalise(torch.tensor([[[255, 0]]], dtype=torch.uint8))
+    assert x.shape == (1, 1, 1, 2)
+    assert x.flatten().tolist() == [0.0, 1.0]
+
+
+def test_every_conv_has_batch_norm_and_he_normal_init(monkeypatch):
+    initialised = []
+    real = nn.init.kaiming_normal_
+
+    def spy(tensor, *args, **kwargs):
+        initialised.append((tensor, args, kwargs))
+        return real(tensor, *args, **kwargs)
+
+    monkeypatch.setattr(model_module.nn.init, "kaiming_normal_", spy)
+    torch.manual_seed(0)
+    net = CRNN("gru")
+    convs = [m for m in net.modules() if isinstance(m, nn.Conv2d)]
+    assert len(convs) == 3
+    # He normal: kaiming_normal_ on each conv weight, for ReLU, fan-in (the default mode)
+    for conv in convs:
+        calls = [(a, k) for t, a, k in initialised if t is conv.weight]
+        assert calls, "conv weight not He-normal initialised"
+        args, kwargs = calls[-1]
+        assert kwargs.get("nonlinearity", "leaky_relu") == "relu" and kwargs.get("mode", "fan_in") == "fan_in"
+        assert not args or args[0] == 0  # a = 0
+        fan_in = conv.in_channels * conv.kernel_size[0] * conv.kernel_size[1]
+        std = conv.weight.detach().std().item()
+        assert abs(std - math.sqrt(2 / fan_in)) < 0.2 * math.sqrt(2 / fan_in)
+    # each conv is followed directly by batch normalisation over its channels
+    layers = list(net.cnn)
+    for i, layer in enumerate(layers):
+        if isinstance(layer, nn.Conv2d):
+            assert isinstance(layers[i + 1], nn.BatchNorm2d)
+            assert layers[i + 1].num_features == layer.out_channels
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in net.modules()) == len(convs)
+
+
+def test_time_steps_follow_image_columns():
+    """Step t sees only columns near 4t (3 small convs, pooling 4 wide): ink at the right end must
+    not change the CNN features of the first steps."""
+    torch.manual_seed(0)
+    net = CRNN("gru").eval()
+    blank = torch.full((1, 64, 256), 255, dtype=torch.uint8)
+    inked = blank.clone()
+    inked[0, :, 200:] = 0
+    with torch.no_grad():
+        a, b = net.cnn(normalise(blank)), net.cnn(normalise(inked))
+    assert a.shape == (1, 128, 8, 64)
+    torch.testing.assert_close(a[..., :40], b[..., :40])
+    assert not torch.allclose(a[..., 55:], b[..., 55:])

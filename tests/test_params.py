@@ -1,0 +1,130 @@
+import pytest
+import yaml
+
+from hwr import params
+from hwr.errors import HwrError
+from hwr.params import Params, from_dict, load
+
+
+def error_of(raw) -> str:
+    with pytest.raises(HwrError) as info:
+        from_dict(raw)
+    message = str(info.value)
+    assert "\n" not in message, message  # one line
+    return message
+
+
+def test_project_params_file_is_valid(repo_root):
+    p = load(repo_root / "params.yaml")
+    assert p.rnn in params.RNN_CHOICES
+    assert p.preprocess.resize in params.RESIZE_CHOICES
+    assert set(p.train.subsets) >= {"first", "full"}
+
+
+def test_defaults_and_typed_groups():
+    p = from_dict({})
+    assert p == Params()
+    p = from_dict({"rnn": "lstm", "clean": {"drop_labels": ["UNREADABLE", "ILLISIBLE"]},
+                   "train": {"subsets": {"first": {"train": 32, "validation": 16}, "full": {"train": 48, "validation": 16}}}})
+    assert p.rnn == "lstm"
+    assert p.clean.drop_labels == ("UNREADABLE", "ILLISIBLE")
+    assert p.train.subsets["full"].train == 48 and p.train.subsets["first"].validation == 16
+
+
+def test_rnn_foo():
+    message = error_of({"rnn": "foo"})
+    assert "rnn" in message and "'foo'" in message and "gru" in message and "lstm" in message
+
+
+@pytest.mark.parametrize("raw,key", [
+    ({"synth": {"sizes": {"train": -1}}}, "synth.sizes.train"),
+    ({"train": {"subsets": {"first": {"train": -5, "validation": 1}, "full": {"train": 1, "validation": 1}}}},
+     "train.subsets.first.train"),
+    ({"train": {"subsets": {"first": {"train": 5, "validation": 0}, "full": {"train": 1, "validation": 1}}}},
+     "train.subsets.first.validation"),
+    ({"train": {"batch_size": 0}}, "train.batch_size"),
+    ({"train": {"batch_size": -8}}, "train.batch_size"),
+    ({"train": {"batch_size": True}}, "train.batch_size"),
+    ({"train": {"epochs": 1.5}}, "train.epochs"),
+    ({"train": {"lr": 0}}, "train.lr"),
+    ({"train": {"lr": -0.1}}, "train.lr"),
+    ({"train": {"train_eval_size": -1}}, "train.train_eval_size"),
+    ({"train": {"eval_batch_size": 0}}, "train.eval_batch_size"),
+    ({"train": {"warmup_fraction": 1.0}}, "train.warmup_fraction"),
+    ({"evaluate": {"batch_size": -1}}, "evaluate.batch_size"),
+    ({"evaluate": {"top_confusions": 0}}, "evaluate.top_confusions"),
+    ({"preprocess": {"jobs": -2}}, "preprocess.jobs"),
+    ({"synth": {"jobs": -1}}, "synth.jobs"),
+    ({"clean": {"max_length": 0}}, "clean.max_length"),
+    ({"clean": {"max_length": 30}}, "clean.max_length"),
+])
+def test_impossible_numbers(raw, key):
+    assert key in error_of(raw)
+
+
+@pytest.mark.parametrize("raw,key,value", [
+    ({"preprocess": {"resize": "stretch"}}, "preprocess.resize", "stretch"),
+    ({"clean": {"empty_policy": "maybe"}}, "clean.empty_policy", "maybe"),
+    ({"train": {"precision": "fp8"}}, "train.precision", "fp8"),
+    ({"train": {"schedule": "cosine"}}, "train.schedule", "cosine"),
+    ({"evaluate": {"split": "dev"}}, "evaluate.split", "dev"),
+    ({"synth": {"sizes": {"dev": 3}}}, "synth.sizes", "dev"),
+])
+def test_unknown_choices(raw, key, value):
+    message = error_of(raw)
+    assert key in message and value in message
+
+
+@pytest.mark.parametrize("raw,name", [
+    ({"rnnn": "gru"}, "rnnn"),
+    ({"train": {"epoch": 3}}, "train.epoch"),
+    ({"preprocess": {"resise": "fit"}}, "preprocess.resise"),
+    ({"train": {"subsets": {"first": {"train": 1, "validation": 1, "test": 1}, "full": {"train": 1, "validation": 1}}}},
+     "train.subsets.first.test"),
+])
+def test_unknown_keys(raw, name):
+    message = error_of(raw)
+    assert "unknown" in message and name in message
+
+
+def test_missing_subset():
+    assert "train.subsets.full" in error_of({"train": {"subsets": {"first": {"train": 1, "validation": 1}}}})
+    assert "train.subsets" in error_of({"train": {"subsets": {"first": {"train": 1}, "full": {"train": 1, "validation": 1}}}})
+
+
+@pytest.mark.parametrize("raw,key", [
+    ("just a string", "params"),
+    ([1, 2], "params"),
+    ({"train": 5}, "train"),
+    ({"clean": ["uppercase"]}, "clean"),
+    ({"data": "data/kaggle"}, "data"),
+    ({"train": {"subsets": [1, 2]}}, "train.subsets"),
+    ({"train": {"subsets": {"first": 10, "full": {"train": 1, "validation": 1}}}}, "train.subsets.first"),
+    ({"synth": {"sizes": [100, 10, 10]}}, "synth.sizes"),
+    ({"train": {"warmup_fraction": "0.1"}}, "train.warmup_fraction"),
+    ({"clean": {"drop_labels": "UNREADABLE"}}, "clean.drop_labels"),
+])
+def test_wrong_shapes_are_one_line_errors(raw, key):
+    """A group or value of the wrong type is a params error, not a traceback (nor, for a bare
+    string in drop_labels, a silent split into single letters)."""
+    assert key in error_of(raw)
+
+
+def test_load_missing_and_invalid_files(tmp_path):
+    with pytest.raises(HwrError, match="not found"):
+        load(tmp_path / "params.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("rnn: gru\ntrain: {batch_size: 8\n", encoding="utf-8")
+    with pytest.raises(HwrError) as info:
+        load(bad)
+    assert str(bad) in str(info.value) and "\n" not in str(info.value)
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("", encoding="utf-8")
+    assert load(empty) == Params()
+
+
+def test_load_round_trip(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump({"rnn": "lstm", "preprocess": {"resize": "fit"}}), encoding="utf-8")
+    p = load(path)
+    assert p.rnn == "lstm" and p.preprocess.resize == "fit"

@@ -1,0 +1,31 @@
+import numpy as np
+import pandas as pd
+from _support import jpeg_bytes, write_split
+
+from hwr import preprocessing
+from hwr.alphabet import decode
+from hwr.images import to_model_input
+from hwr.store import open_store
+
+
+def rows_for(zip_rows, split="train"):
+    return pd.DataFrame({"FILENAME": [n for n, _ in zip_rows], "IDENTITY": [t for _, t in zip_rows],
+                         "member": [f"{split}_v2/{split}/{n}" for n, _ in zip_rows]})
+
+
+def test_decodes_in_order_and_skips_undecodable(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(preprocessing, "CHUNK", 2)  # several chunks, failures inside and across them
+    rows = [(f"I{i}.jpg", label) for i, label in enumerate(["ANNA", "LL", "BAD", "TOM", "BAD", "D'ARC", "JO"])]
+    data = {n: (b"garbage" if label == "BAD" else jpeg_bytes(seed=i)) for i, (n, label) in enumerate(rows)}
+    zip_path, _ = write_split(tmp_path / "raw", "train", rows, images=data)
+    report = preprocessing.preprocess_split(str(zip_path), rows_for(rows), str(tmp_path / "out"), resize="fit", jobs=1)
+    assert report["rows"] == 7 and report["written"] == 5 and report["skipped_undecodable"] == 2
+    assert report["skipped_examples"] == ["I2.jpg", "I4.jpg"]
+    assert "I2.jpg" in caplog.text and "undecodable" in caplog.text
+    store = open_store(tmp_path / "out")
+    assert store.filenames == ["I0.jpg", "I1.jpg", "I3.jpg", "I5.jpg", "I6.jpg"]
+    assert store.texts == ["ANNA", "LL", "TOM", "D'ARC", "JO"]
+    assert [decode(row) for row in store.labels] == store.texts
+    assert store.meta["resize"] == "fit"
+    for position, name in enumerate(store.filenames):  # each image sits beside its own label
+        np.testing.assert_array_equal(store.images[position], to_model_input(data[name], "fit"))

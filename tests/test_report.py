@@ -1,0 +1,59 @@
+import pytest
+
+from hwr import report
+
+
+def summary(run, word, seconds):
+    rnn, subset = run.split("-")
+    return {
+        "rnn": rnn, "subset": subset, "parameters": report.STUDY[run]["parameters"], "train_images": 48,
+        "validation_images": 16, "epochs": 3, "best_epoch": 2, "train_seconds": seconds, "images_per_second": 12.345,
+        "overfitting": 0.125, "validation": {"word_accuracy": word, "letter_accuracy": 0.5, "cer": 0.25},
+        "train": {"word_accuracy": word + 0.125},
+    }
+
+
+def test_build_collects_the_four_runs():
+    summaries = {run: summary(run, 0.5, 65) for run in report.RUNS}
+    tests = {run: {"word_accuracy": 0.25, "letter_accuracy": 0.75, "cer": 0.125} for run in report.RUNS}
+    table = report.build(summaries, tests)
+    assert list(table["runs"]) == list(report.RUNS)
+    col = table["runs"]["lstm-full"]
+    assert col["test_word_accuracy"] == 0.25 and col["test_cer"] == 0.125
+    assert col["validation_word_accuracy"] == 0.5 and col["parameters"] == 8_856_606
+    assert table["study"] == report.STUDY and table["kaggle_baseline"] == report.KAGGLE_BASELINE
+
+
+def test_markdown_table():
+    summaries = {run: summary(run, 0.5, 397) for run in report.RUNS}
+    tests = {run: {"word_accuracy": 0.25, "letter_accuracy": 0.75, "cer": 0.125} for run in report.RUNS}
+    text = report.to_markdown(report.build(summaries, tests))
+    lines = [line for line in text.splitlines() if line.startswith("|")]
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    assert header == ["", *[f"{r} (ours)" for r in report.RUNS], *[f"{r} (study)" for r in report.RUNS],
+                      "Kaggle baseline"]
+    widths = {len(line.strip("|").split("|")) for line in lines}
+    assert widths == {len(header)}  # every row has every column
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.strip("|").split("|")[1:]] for line in lines[2:]}
+    assert rows["word accuracy % (test)"] == ["25.0"] * 4 + ["74.4", "78.1", "81.0", "82.8", "69.1"]
+    assert rows["letter accuracy % (test)"][-1] == "82.2"
+    assert rows["training time"][:5] == ["6'37\""] * 4 + ["6'37\""]  # 397 s, like the study's gru-first
+    assert rows["overfitting (pp)"][:4] == ["+12.5"] * 4 and rows["overfitting (pp)"][4:8] == ["none", "+", "+", "++"]
+    assert rows["parameters"][:2] == ["6,689,822", "8,856,606"]
+    assert rows["training images/s"][0] == "12.3"
+    assert "Overfitting = " in text
+
+
+def test_missing_test_metrics_and_runs():
+    summaries = {"gru-first": summary("gru-first", 0.5, 10)}
+    table = report.build(summaries, {})
+    assert list(table["runs"]) == ["gru-first"]
+    assert table["runs"]["gru-first"]["test_word_accuracy"] is None
+    text = report.to_markdown(table)
+    assert "gru-first (ours)" in text and "lstm-full (ours)" not in text and "lstm-full (study)" in text
+    assert "| word accuracy % (test) | – |" in text
+
+
+@pytest.mark.parametrize("seconds,text", [(0, "0'00\""), (59.6, "1'00\""), (1872, "31'12\""), (None, "–")])
+def test_duration(seconds, text):
+    assert report._duration(seconds) == text

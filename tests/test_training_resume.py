@@ -1,0 +1,162 @@
+"""hwr.training.train resumes an interrupted run from its epoch checkpoint, exactly.
+
+Tiny data (16 + 8 random 64x256 images with random names, built with StoreWriter), batch 8, GRU,
+fp32, one thread. A run is interrupted right after the checkpoint of epoch 1 is written (a
+KeyboardInterrupt, as Ctrl-C or SIGTERM gives in a stage; ``stages/common.py`` turns SIGTERM into
+one), then re-run: it must say it resumes, train only epochs 2-3, and end with the same summary
+metrics, curves and weights as a run that was never interrupted. A checkpoint written by a run
+with other params must be ignored (the run starts from scratch).
+
+dvclive needs a git repository with a commit: each test runs in a fresh one in tmp_path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+
+import _support
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from hwr import training
+from hwr.alphabet import ALPHABET, encode_many
+from hwr.params import SubsetParams, TrainParams
+from hwr.store import StoreWriter, open_store
+
+PLAN = training.Plan("gru", "first", 16, 8)
+PARAMS = TrainParams(batch_size=8, lr=0.001, epochs=3, precision="fp32", seed=0, eval_batch_size=16,
+                     train_eval_size=8, subsets={"first": SubsetParams(16, 8), "full": SubsetParams(16, 8)})
+TIMING = ("train_seconds", "images_per_second")
+
+
+def _names(n: int, rng) -> list[str]:
+    letters = ALPHABET[1:27]
+    return ["".join(rng.choice(list(letters), rng.integers(3, 9))) for _ in range(n)]
+
+
+def _store(path, n: int, seed: int):
+    rng = np.random.default_rng(seed)
+    images = np.full((n, 64, 256), 255, np.uint8)
+    images[:, 16:48, :160] = rng.integers(0, 256, (n, 32, 160), dtype=np.uint8)  # "ink" on white
+    texts = _names(n, rng)
+    with StoreWriter(path, n) as writer:
+        writer.append(images)
+        writer.commit(encode_many(texts), pd.DataFrame({"FILENAME": [f"F{i}.jpg" for i in range(n)],
+                                                        "IDENTITY": texts}), {"resize": "crop"})
+    return open_store(path)
+
+
+@pytest.fixture
+def work(tmp_path, monkeypatch):
+    """A git repo (dvclive reads HEAD) as cwd, one torch thread, and the two stores."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "README").write_text("training tests\n")
+    _support.init_git_repo(repo, _support.subprocess_env(tmp_path))
+    monkeypatch.chdir(repo)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # configure_threads then keeps torch's setting
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield repo, _store(tmp_path / "train", 16, 1), _store(tmp_path / "validation", 8, 2)
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def checkpoints(monkeypatch):
+    """Records each epoch checkpoint hwr.training writes ({epoch: weights}); ``interrupt_after``
+    set to an epoch raises KeyboardInterrupt once that epoch's checkpoint is on disk."""
+    recorder = {"saved": {}, "interrupt_after": None}
+    original = training.atomic_save
+
+    def save(obj, path):
+        original(obj, path)
+        epoch = json.loads(obj["state"])["epoch"]
+        recorder["saved"][epoch] = {k: v.clone() for k, v in obj["model"].items()}
+        if recorder["interrupt_after"] == epoch:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(training, "atomic_save", save)
+    return recorder
+
+
+def _run(repo, stores, name: str, params: TrainParams = PARAMS):
+    out = repo / name
+    summary = training.train(PLAN, params, *stores, model_path=out / "model.pt",
+                             checkpoint_path=out / "checkpoint.pt", live_dir=out / "live",
+                             summary_path=out / "summary.json")
+    return summary, out
+
+
+def _weights(out) -> dict:
+    return torch.load(out / "model.pt", map_location="cpu", weights_only=True)["state_dict"]
+
+
+def _same_weights(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def _curve(out, name: str) -> list[str]:
+    return (out / "live" / "plots" / "metrics" / f"{name}.tsv").read_text().splitlines()
+
+
+def _untimed(summary: dict) -> dict:
+    return {k: v for k, v in summary.items() if k not in TIMING}
+
+
+def test_interrupted_run_resumes_and_matches_an_uninterrupted_one(work, checkpoints, caplog):
+    repo, *stores = work
+    caplog.set_level(logging.INFO, logger="hwr.training")
+    reference, ref_out = _run(repo, stores, "reference")
+    final_reference = checkpoints["saved"][3]
+    assert not (ref_out / "checkpoint.pt").exists(), "a finished run removes its checkpoint"
+
+    checkpoints["saved"].clear()
+    checkpoints["interrupt_after"] = 1
+    with pytest.raises(KeyboardInterrupt):
+        _run(repo, stores, "resumed")
+    out = repo / "resumed"
+    assert (out / "checkpoint.pt").is_file() and not (out / "summary.json").exists()
+    assert list(checkpoints["saved"]) == [1]
+
+    checkpoints["saved"].clear()
+    checkpoints["interrupt_after"] = None
+    caplog.clear()
+    resumed, out = _run(repo, stores, "resumed")
+    assert "resuming gru-first after epoch 1" in caplog.text
+    assert list(checkpoints["saved"]) == [2, 3], "only the epochs after the checkpoint are trained"
+    assert not (out / "checkpoint.pt").exists()
+
+    assert _untimed(resumed) == _untimed(reference)
+    assert json.loads((out / "summary.json").read_text())["validation"] == reference["validation"]
+    assert _same_weights(checkpoints["saved"][3], final_reference), "last-epoch weights differ after resume"
+    assert _same_weights(_weights(out), _weights(ref_out)), "saved (best-epoch) model differs after resume"
+    for curve in ("train/loss", "validation/loss", "validation/cer"):
+        assert len(_curve(out, curve)) == 1 + PARAMS.epochs  # header + one row per epoch, replayed
+        assert _curve(out, curve) == _curve(ref_out, curve), curve
+
+
+def test_checkpoint_of_a_run_with_other_params_is_ignored(work, checkpoints, caplog):
+    repo, *stores = work
+    caplog.set_level(logging.INFO, logger="hwr.training")
+    checkpoints["interrupt_after"] = 1
+    with pytest.raises(KeyboardInterrupt):
+        _run(repo, stores, "stale", dataclasses.replace(PARAMS, epochs=2))
+    assert (repo / "stale" / "checkpoint.pt").is_file()
+
+    other = dataclasses.replace(PARAMS, epochs=2, lr=0.002)
+    checkpoints["interrupt_after"] = None
+    checkpoints["saved"].clear()
+    caplog.clear()
+    over_stale, out = _run(repo, stores, "stale", other)
+    assert "ignoring" in caplog.text and "other params" in caplog.text
+    assert "resuming" not in caplog.text
+    assert list(checkpoints["saved"]) == [1, 2], "the run must start from scratch"
+
+    fresh, fresh_out = _run(repo, stores, "fresh", other)
+    assert _untimed(over_stale) == _untimed(fresh)
+    assert _same_weights(_weights(out), _weights(fresh_out))
