@@ -65,3 +65,25 @@ def test_every_letter_renders():
     for ch in "ABCDEFGHIJKLMNOPQRSTUVWXYZ-'ÉÈÊËÀÂÄÎÏÔÖÙÛÜÇ":
         img, _, _ = strokes.draw(strokes.layout(rng, ch, w))
         assert np.asarray(img).max() > 100, ch
+
+
+def test_names_mostly_inside_the_256px_crop():
+    """Real crops: ~6 % have ink at x >= 256 in the middle rows (the pipeline crops to 256 x 64)."""
+    right = []
+    for i in range(80):
+        img, _ = render_sample(np.random.default_rng(1000 + i))
+        g = np.asarray(img.convert("L"))
+        h = g.shape[0]
+        cols = np.flatnonzero((g[h // 4: 3 * h // 4] < 110).any(0))
+        right.append(cols[-1] if len(cols) else 0)
+    right = np.array(right)
+    assert (right >= 256).mean() <= 0.2
+    assert 100 <= np.median(right) <= 190
+
+
+def test_boxed_writer_keeps_the_pitch():
+    rng = np.random.default_rng(3)
+    w = strokes.random_writer(rng, 12.0)
+    w.pitch, w.font, w.lower = 16.0, "futural", ""
+    x0, _, x1, _ = strokes.layout(rng, "ABCDEFGH", w).bbox
+    assert 7 * 16.0 - 8 <= x1 - x0 <= 8 * 16.0 + 4

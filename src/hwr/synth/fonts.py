@@ -105,8 +105,10 @@ def available() -> bool:
 
 
 def render(rng: np.random.Generator, text: str, cap_px: float, max_w: float,
-           lower: str = "") -> tuple[Image.Image, float, float, str]:
+           lower: str = "", pitch: float = 0.0) -> tuple[Image.Image, float, float, str]:
     """Write ``text`` with a random handwriting font.
+
+    ``pitch`` > 0: one letter per box of that many px (the form's letter boxes), each centred.
 
     Returns (coverage 'L' image at 1x, x, y of the baseline start in it, font file name).
     """
@@ -114,9 +116,9 @@ def render(rng: np.random.Generator, text: str, cap_px: float, max_w: float,
     w = np.array([f[1] for f in fonts])
     path = fonts[int(rng.choice(len(fonts), p=w / w.sum()))][0]
     ratio = _cap_ratio(path)
-    stroke = 1 if Path(path).name in THIN and rng.random() < 0.3 else 0
-    wide = rng.random() < 0.6
-    track = cap_px * (rng.uniform(0.25, 0.9) if wide else rng.uniform(-0.02, 0.2))
+    stroke = 1 if Path(path).name in THIN and rng.random() < 0.12 else 0
+    wide = rng.random() < 0.5
+    track = cap_px * (rng.uniform(0.25, 0.6) if wide else rng.uniform(-0.02, 0.2))
     word = cap_px * rng.uniform(0.5, 1.2)
     chars = [c.lower() if c in lower else c for c in text]
 
@@ -124,6 +126,16 @@ def render(rng: np.random.Generator, text: str, cap_px: float, max_w: float,
         size = max(6, int(round(cap_px * SS / ratio)))
         font = _truetype(path, size)
         adv = [font.getlength(c) / SS for c in chars]
+        if pitch:
+            total = pitch * len(chars)
+            if total > max_w:
+                pitch *= max_w / total
+                total = max_w
+            widest = max(adv)
+            if widest <= pitch * 1.05:
+                break
+            cap_px *= max(0.5, pitch / widest)
+            continue
         total = sum(adv) + track * max(0, len(chars) - 1) + word * text.count(" ")
         if total <= max_w:
             break
@@ -144,13 +156,14 @@ def render(rng: np.random.Generator, text: str, cap_px: float, max_w: float,
     x = float(pad)
     for c, a in zip(chars, adv):
         if c == " ":
-            x += word + track
+            x += pitch if pitch else word + track
             continue
         s = 1.0 + rng.normal(0.0, size_sd)
         f = font if abs(s - 1.0) < 0.02 else _truetype(path, max(6, int(round(size * s))))
         dy = rng.normal(0.0, base_sd)
-        dr.text((x * SS, (base_y + dy) * SS), c, font=f, fill=255, anchor="ls", stroke_width=stroke, stroke_fill=255)
-        x += a * s + max(0.0, track + rng.normal(0.0, 0.08 * cap_px))
+        cx = x + (pitch - a * s) / 2 + rng.normal(0.0, 0.04 * pitch) if pitch else x
+        dr.text((cx * SS, (base_y + dy) * SS), c, font=f, fill=255, anchor="ls", stroke_width=stroke, stroke_fill=255)
+        x += pitch if pitch else a * s + max(0.0, track + rng.normal(0.0, 0.08 * cap_px))
     # slant + rotation about the baseline start with one affine resample (inverse mapping)
     ca, sa = math.cos(rot), math.sin(rot)
     bx, by = pad * SS, base_y * SS

@@ -22,20 +22,29 @@ LAYOUT_P = np.array([0.34, 0.39, 0.27])
 
 _MONTHS_DAYS = 28
 
+# Geometry measured on the real sample (middle rows, ink < 110): letter height, the letter-box
+# pitch of the form (one letter per box; box284 crops are scanned a little smaller) and where
+# the name starts. Mean cap height (px), box pitch (px), name-box left edge ranges (px).
+CAP = {"form388": 13.0, "box284": 11.3, "box324": 12.8}
+PITCH = {"form388": 18.2, "box284": 15.2, "box324": 17.8}
+NAME_X388 = (74.0, 88.0)
+X284, X284H, X324 = (14.0, 24.0), (24.0, 34.0), (5.0, 11.0)
+
 
 class Hand:
     """One person's handwriting on the form (the same writer fills every field)."""
 
-    def __init__(self, rng: np.random.Generator, style: str, cap_px: float):
+    def __init__(self, rng: np.random.Generator, style: str, cap_px: float, pitch_px: float | None = None):
         self.style = style if (style != "ttf" or fonts.available()) else "hershey"
-        self.writer = strokes.random_writer(rng, cap_px)
+        self.writer = strokes.random_writer(rng, cap_px, pitch_px)
         self.level = int(np.clip(rng.normal(8, 14), 0, 60))  # ink grey level, 0 = black (scans are contrasty)
         self.font = ""
 
     def ink(self, rng, text: str, max_w: float, max_h: float | None = None, main: bool = False):
         """(coverage image, x, y of the baseline start inside it)."""
         if main and self.style == "ttf":
-            img, ox, oy, self.font = fonts.render(rng, text, self.writer.cap_px, max_w, self.writer.lower)
+            img, ox, oy, self.font = fonts.render(rng, text, self.writer.cap_px, max_w, self.writer.lower,
+                                                  self.writer.pitch)
             return img, ox, oy
         path = strokes.fit(strokes.layout(rng, text, self.writer), max_w, max_h)
         return strokes.draw(path)
@@ -62,7 +71,7 @@ class Hand:
         if rng.random() < 0.5:
             lo, hi = 1.0, min(base - cap - 4, 0.45 * nb)  # its baseline above the name's top
         else:
-            lo, hi = max(base + nb + 4, H + 0.55 * nb), H + nb - 2  # its top below the baseline
+            lo, hi = max(base + nb + 4, H + 0.65 * nb), H + nb - 2  # its top below the baseline
         if hi > lo:
             self.write(page, rng, names.draw_name(rng)[1], x, rng.uniform(lo, hi), page.width - x - 4)
 
@@ -97,8 +106,11 @@ def _timestamp(page: Image.Image, rng, level: int) -> None:
     page.paste(level, (int(rng.integers(-7, 1)), y), mask=tile)
 
 
-def _frame_line(page: Image.Image, rng, level: int) -> None:
+def _frame_line(page: Image.Image, rng, level: int, right: bool = False) -> None:
+    """The form's box border at the left (or right) edge of the crop."""
     x = int(rng.integers(0, 4))
+    if right:
+        x = page.width - 1 - x
     ImageDraw.Draw(page).line([(x, 0), (x, page.height)], fill=level, width=1)
 
 
@@ -131,14 +143,14 @@ def compose(rng: np.random.Generator, style: str) -> tuple[Image.Image, str, str
 
     if layout == "form388":
         H = 36 if rng.random() < 0.42 else int(rng.integers(18, 36)) if rng.random() < 0.93 else int(rng.integers(14, 18))
-        cap = float(np.clip(rng.normal(13.0, 1.5), 9.5, max(10.0, H - 3.0)))
-        hand = Hand(rng, style, cap)
+        cap = float(np.clip(rng.normal(CAP["form388"], 1.4), 9.5, max(10.0, H - 3.0)))
+        hand = Hand(rng, style, cap, PITCH["form388"])
         page = Image.new("L", (388, H), 255)
         base = H / 2 + cap / 2 + rng.uniform(-3, 3)
         base = float(np.clip(base, cap + 1, H - 2))
-        lbl_x = float(rng.uniform(3, 20))
+        lbl_x = float(rng.uniform(3, 12))
         end = _printed(page, f"{field} :", lbl_x, base + rng.uniform(-1, 2), 14, True, lvl)
-        name_x = max(end + rng.uniform(8, 35), rng.uniform(100, 135))
+        name_x = max(end + rng.uniform(6, 14), rng.uniform(NAME_X388[0], NAME_X388[1]))
         # the crops are tight: only the bottom of the row above / top of the row below shows
         above, below = ("CODE", "PRENOM") if field == "NOM" else ("NOM", "DATE")
         # and never so much of a neighbour's handwriting that it reads as a second name
@@ -150,15 +162,17 @@ def compose(rng: np.random.Generator, style: str) -> tuple[Image.Image, str, str
             _timestamp(page, rng, lvl)
         if rng.random() < 0.25:
             _frame_line(page, rng, lvl)
+        if rng.random() < 0.07:  # ~6 % of the real 388 crops end on the form's right border
+            _frame_line(page, rng, lvl, right=True)
     elif layout == "box284":
         u = rng.random()
         if u < 0.57:  # name only, 31 px high
             H = 31
-            cap = float(np.clip(rng.normal(13.5, 1.5), 10, 18))
-            hand = Hand(rng, style, cap)
+            cap = float(np.clip(rng.normal(CAP["box284"], 1.2), 9, 16))
+            hand = Hand(rng, style, cap, PITCH["box284"])
             page = Image.new("L", (284, H), 255)
             base = float(np.clip(H - rng.uniform(5, 10), cap + 1, H - 2))
-            x = rng.uniform(3, 35)
+            x = rng.uniform(*X284)
             if rng.random() < 0.25:  # a bit of the row above / below
                 hand.fragment(page, rng, base, cap, rng.uniform(3, 40))
             hand.write(page, rng, shown, x, base, 284 - x - 4, H - 2, main=True)
@@ -166,8 +180,8 @@ def compose(rng: np.random.Generator, style: str) -> tuple[Image.Image, str, str
             header = field
             short = rng.random() < (0.8 if header == "NOM" else 0.2)
             H = int(rng.integers(44, 52)) if short else int(rng.integers(60, 73))
-            cap = float(np.clip(rng.normal(13.5, 1.5), 10, 18))
-            hand = Hand(rng, style, cap)
+            cap = float(np.clip(rng.normal(CAP["box284"], 1.2), 9, 16))
+            hand = Hand(rng, style, cap, PITCH["box284"])
             page = Image.new("L", (284, H), 255)
             hx = rng.uniform(30, 55)
             if header == "NOM":
@@ -176,22 +190,26 @@ def compose(rng: np.random.Generator, style: str) -> tuple[Image.Image, str, str
             else:
                 hb = rng.uniform(11, 19)
             _printed(page, header, hx, hb, 14, False, lvl)
-            base = min(hb + rng.uniform(20, 30), H - 4)
-            below = base + rng.uniform(15, 24)
+            # tall crops: the name sits low in its box, the next box's labels are cut at the bottom
+            if H >= 58:
+                base = min(hb + rng.uniform(31, 38), H - 13)
+            else:
+                base = min(hb + rng.uniform(20, 27), H - 4)
+            below = base + rng.uniform(15, 22)
             if header == "PRENOM":  # the next box of the form, cut off at the bottom
                 _printed(page, "DATE DE NAISSANCE", hx - 5, below, 14, False, lvl)
                 _printed(page, "CLASSE", hx + rng.uniform(150, 175), below, 14, False, lvl)
             elif H >= 58:
                 _printed(page, "PRENOM", hx, below + rng.uniform(0, 6), 14, False, lvl)
-            x = hx + rng.uniform(-12, 8)
+            x = rng.uniform(*X284H)  # the name box starts left of its header
             hand.write(page, rng, shown, x, base, 284 - x - 4, H - 2, main=True)
     else:  # box324: name only
         H = 44
-        cap = float(np.clip(rng.normal(14.0, 1.6), 10, 19))
-        hand = Hand(rng, style, cap)
+        cap = float(np.clip(rng.normal(CAP["box324"], 1.4), 10, 18))
+        hand = Hand(rng, style, cap, PITCH["box324"])
         page = Image.new("L", (324, H), 255)
         base = float(np.clip(rng.uniform(24, 36), cap + 2, H - 3))
-        x = rng.uniform(3, 30)
+        x = rng.uniform(*X324)
         if rng.random() < 0.15:
             hand.fragment(page, rng, base, cap, rng.uniform(3, 40))
         hand.write(page, rng, shown, x, base, 324 - x - 4, H - 2, main=True)

@@ -97,7 +97,7 @@ def _bigram_model() -> tuple[str, np.ndarray]:
 
 
 def _invented(rng: np.random.Generator) -> str:
-    """A new name from the bigram model, 3-11 letters."""
+    """A new name from the bigram model, 3-9 letters."""
     symbols, cdf = _bigram_model()
     for _ in range(20):
         out, state = [], 0
@@ -108,7 +108,7 @@ def _invented(rng: np.random.Generator) -> str:
                 break
             out.append(symbols[nxt])
             state = nxt
-        if 3 <= len(out) <= 11:
+        if 4 <= len(out) <= 9 or (len(out) == 3 and rng.random() < 0.3):
             return "".join(out)
     return "MARTIN"
 
@@ -120,10 +120,10 @@ def _pick(rng: np.random.Generator, pool: tuple[str, ...]) -> str:
 def first_name(rng: np.random.Generator) -> str:
     first, _ = name_pools()
     u = rng.random()
-    if u < 0.08:  # compound first name, mostly hyphenated
+    if u < 0.04:  # compound first name, mostly hyphenated (rare: real labels are mostly one name)
         sep = "-" if rng.random() < 0.85 else " "
         return _pick(rng, first) + sep + _pick(rng, first)
-    if u < 0.20:
+    if u < 0.16:
         return _invented(rng)
     return _pick(rng, first)
 
@@ -132,13 +132,13 @@ def last_name(rng: np.random.Generator) -> str:
     _, last = name_pools()
     u = rng.random()
     base = _invented(rng) if rng.random() < 0.3 else _pick(rng, last)
-    if u < 0.06:
+    if u < 0.03:
         particle = ("DE ", "DU ", "LE ", "DI ", "DA ", "EL ")[int(rng.integers(6))]
         particle = str(rng.choice(_PARTICLES, p=_PARTICLE_P)) if rng.random() < 0.7 else particle
         return particle + base
-    if u < 0.09 and strip_accents(base[0]) in "AEIOUH":
+    if u < 0.045 and strip_accents(base[0]) in "AEIOUH":
         return "D'" + base
-    if u < 0.12:
+    if u < 0.06:
         return base + "-" + _pick(rng, last)
     return base
 

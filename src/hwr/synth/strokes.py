@@ -27,6 +27,7 @@ from PIL import Image, ImageDraw
 SS = 3  # supersampling factor of the stroke canvas
 CAP_UNITS = 21.0
 INK_GAIN = [min(255, int(v * 1.35)) for v in range(256)]  # coverage -> ink density LUT
+BOXED_P = 0.85  # share of writers who write one letter per box of the form
 _STEP = 1.6  # densify segments to at most this many units so wobble can bend them
 
 
@@ -169,9 +170,13 @@ class Writer:
     lower: str = ""
     accents: bool = True
     font: str = "futural"
+    # the forms have one box per letter: most writers put one letter per box, so the letter
+    # pitch is the box pitch (px), not glyph width + tracking; 0 = free spacing
+    pitch: float = 0.0
 
 
-def random_writer(rng: np.random.Generator, cap_px: float | None = None) -> Writer:
+def random_writer(rng: np.random.Generator, cap_px: float | None = None, pitch_px: float | None = None) -> Writer:
+    """A random writer; with ``pitch_px`` (the form's letter-box pitch) most writers keep to the boxes."""
     variants = {}
     for letter, opts in VARIANTS.items():
         p = np.array([o[1] for o in opts])
@@ -190,11 +195,11 @@ def random_writer(rng: np.random.Generator, cap_px: float | None = None) -> Writ
     shape = np.column_stack([
         rng.normal(0, 0.6 * mess, 3), rng.normal(0, 0.6 * mess, 3), rng.uniform(0.08, 0.3, 3),
         rng.uniform(0, 2 * np.pi, 3)])
-    wide = rng.random() < 0.75  # "usually wide letter spacing"
+    wide = rng.random() < 0.5  # free spacing is mostly moderate: real names are ~1.2 caps per letter
     return Writer(
         cap_px=float(cap_px if cap_px is not None else np.clip(rng.normal(13.3, 1.6), 9.5, 18.0)),
         xscale=float(rng.uniform(0.7, 1.15)),
-        tracking=float(rng.uniform(5.0, 16.0) if wide else rng.uniform(2.0, 5.0)) if font == "futural" else 0.0,
+        tracking=float(rng.uniform(5.0, 10.0) if wide else rng.uniform(2.0, 5.0)) if font == "futural" else 0.0,
         word_gap=float(rng.uniform(12.0, 28.0)),
         slant=float(np.clip(rng.normal(0.04, 0.12), -0.25, 0.35)),
         rotation=float(rng.normal(0.0, 1.2)),
@@ -214,6 +219,8 @@ def random_writer(rng: np.random.Generator, cap_px: float | None = None) -> Writ
         lower=lower,
         accents=bool(rng.random() < 0.6),
         font=font,
+        pitch=float(pitch_px * rng.normal(1.0, 0.035)) if (
+            pitch_px and font == "futural" and rng.random() < BOXED_P) else 0.0,
     )
 
 
@@ -247,20 +254,26 @@ def layout(rng: np.random.Generator, text: str, w: Writer) -> Path:
     """Place and perturb all glyph points of ``text`` (upper case, may carry accents)."""
     glyphs, xs, scales, rots, dys = [], [], [], [], []
     x = 0.0
+    pitch = w.pitch / (w.cap_px / CAP_UNITS)  # box pitch in units (0 = free spacing)
     for ch in text:
         if ch == " ":
-            x += w.word_gap + w.tracking
+            x += pitch if pitch else w.word_gap + w.tracking  # a blank box
             continue
         g = _glyph_for(ch, w, rng)
         sc = 1.0 + rng.normal(0.0, w.size_sd)
         if ch in "-'":
             sc = 1.0
         glyphs.append(g)
-        xs.append(x)
+        gw = g.width * w.xscale * sc
+        if pitch:  # centred in its box, give or take
+            xs.append(x + (pitch - gw) / 2 + rng.normal(0.0, 0.4 * w.track_sd))
+            x += pitch
+        else:
+            xs.append(x)
+            x += gw + max(2.0 if w.font == "futural" else 0.0, w.tracking + rng.normal(0.0, w.track_sd))
         scales.append(sc)
         rots.append(math.radians(rng.normal(0.0, w.rot_sd)))
         dys.append(rng.normal(0.0, w.base_sd))
-        x += g.width * w.xscale * sc + max(2.0 if w.font == "futural" else 0.0, w.tracking + rng.normal(0.0, w.track_sd))
     if not glyphs:
         return Path([], w.pen_px, (0.0, 0.0, 1.0, 1.0))
     cap_px = w.cap_px * (1.4 if w.font == "scripts" else 1.0)  # script x-height is small
