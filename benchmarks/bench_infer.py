@@ -115,16 +115,16 @@ def baseline_latency(model, files: list[Path], device, warmup: int) -> float:
 def main(argv=None) -> list[dict]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", help="zip of real JPEGs (default: ../shared/data/real-unlabeled/train_v2.zip)")
-    ap.add_argument("--n", type=int, help="images for throughput, warm-up batch included (default 2048; --quick 192)")
-    ap.add_argument("--batch", type=int, help="batch size for throughput (default 256; --quick 64)")
-    ap.add_argument("--latency-n", type=int, help="images for latency (default 200; --quick 20)")
+    ap.add_argument("--n", type=int, help="images for throughput, warm-up batch included (default 2048; --quick 96)")
+    ap.add_argument("--batch", type=int, help="batch size for throughput (default 256; --quick 32)")
+    ap.add_argument("--latency-n", type=int, help="images for latency (default 200; --quick 10)")
     ap.add_argument("--rnn", choices=["gru", "lstm"], default="gru")
     ap.add_argument("--quick", action="store_true", help="small sizes: a smoke run, not a measurement")
     ap.add_argument("--summary", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    args.batch = args.batch or (64 if args.quick else 256)
-    args.n = max(args.n or (192 if args.quick else 2048), 2 * args.batch)
-    args.latency_n = args.latency_n or (20 if args.quick else 200)
+    args.batch = args.batch or (32 if args.quick else 256)
+    args.n = max(args.n or (96 if args.quick else 2048), 2 * args.batch)
+    args.latency_n = args.latency_n or (10 if args.quick else 200)
     warmup = 3
 
     zip_path = C.find_zip(args.data)

@@ -131,9 +131,9 @@ def _child(args) -> None:
 def main(argv=None) -> list[dict]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", help="zip of real JPEGs (default: ../shared/data/real-unlabeled/train_v2.zip)")
-    ap.add_argument("--steps", type=int, help="timed steps per measurement (default 5; --quick 2)")
+    ap.add_argument("--steps", type=int, help="timed steps per measurement (default 5; --quick 1)")
     ap.add_argument("--warmup", type=int, help="untimed warm-up steps (default 1)")
-    ap.add_argument("--batch", type=int, help="batch size (default 128, the study's; --quick 32)")
+    ap.add_argument("--batch", type=int, help="batch size (default 128, the study's; --quick 16)")
     ap.add_argument("--rnn", nargs="+", choices=["gru", "lstm"], default=["gru", "lstm"])
     ap.add_argument("--alloc-rnn", default="gru", choices=["gru", "lstm", "all", "none"],
                     help="which models to re-measure with each allocator (default gru)")
@@ -142,9 +142,9 @@ def main(argv=None) -> list[dict]:
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--store", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    args.steps = args.steps or (2 if args.quick else 5)
+    args.steps = args.steps or (1 if args.quick else 5)
     args.warmup = args.warmup if args.warmup is not None else 1
-    args.batch = args.batch or (32 if args.quick else 128)
+    args.batch = args.batch or (16 if args.quick else 128)
     if args.child:
         return _child(args)
 

@@ -160,3 +160,75 @@ def test_checkpoint_of_a_run_with_other_params_is_ignored(work, checkpoints, cap
     fresh, fresh_out = _run(repo, stores, "fresh", other)
     assert _untimed(over_stale) == _untimed(fresh)
     assert _same_weights(_weights(out), _weights(fresh_out))
+
+
+# ---------------------------------------------------------------- the stage, stopped by SIGTERM
+
+STAGE_PARAMS = {"train": {"epochs": 2, "batch_size": 8, "eval_batch_size": 16, "train_eval_size": 8,
+                          "precision": "fp32", "seed": 0,
+                          "subsets": {"first": {"train": 16, "validation": 8}, "full": {"train": 16, "validation": 8}}}}
+
+
+def _stage_dir(tmp_path, name: str, env: dict):
+    work = _support.copy_repo(tmp_path / name, pipeline=False)  # stages/ + params.yaml
+    _support.write_params(work, STAGE_PARAMS)
+    _store(work / "data" / "tensors" / "train", 16, 1)
+    _store(work / "data" / "tensors" / "validation", 8, 2)
+    _support.init_git_repo(work, env)
+    return work
+
+
+def test_stage_stopped_by_sigterm_resumes_on_rerun(tmp_path, monkeypatch):
+    """stages/train.py in a subprocess: SIGTERM once the first checkpoint exists -> exit 130 with the
+    checkpoint kept; the re-run resumes from it and ends like an uninterrupted run (the same
+    training, in this process, one thread as in the subprocesses)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from hwr import params as params_module
+
+    env = _support.subprocess_env(tmp_path)  # OMP_NUM_THREADS=1
+    cmd = [sys.executable, "stages/train.py", "gru", "first"]
+    work = _stage_dir(tmp_path, "stopped", env)
+    checkpoint = work / "checkpoints" / "gru-first.pt"
+    proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert checkpoint.exists(), "no checkpoint appeared"
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, stderr[-3000:]
+    assert "interrupted" in stderr and checkpoint.exists()
+
+    resumed = _support.run(cmd, work, env, timeout=120)
+    assert resumed.returncode == 0, _support.describe(resumed)
+    assert "resuming gru-first after epoch 1" in resumed.stderr
+    assert not checkpoint.exists()
+
+    # the reference: the same params and stores, trained without interruption
+    reference = _stage_dir(tmp_path, "reference", env)
+    monkeypatch.chdir(reference)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        params = params_module.load("params.yaml").train
+        sizes = params.subsets["first"]
+        expected = training.train(training.Plan("gru", "first", sizes.train, sizes.validation), params,
+                                  open_store("data/tensors/train"), open_store("data/tensors/validation"),
+                                  model_path=reference / "model.pt", checkpoint_path=reference / "checkpoint.pt",
+                                  live_dir=reference / "live", summary_path=reference / "summary.json")
+    finally:
+        torch.set_num_threads(threads)
+    ours = json.loads((work / "metrics/train/gru-first/summary.json").read_text())
+    assert _untimed(ours) == _untimed(expected)
+    assert _same_weights(_weights(work / "models" / "gru-first"), _weights(reference))
