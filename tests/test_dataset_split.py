@@ -20,7 +20,7 @@ def test_pairs_rows_with_members_and_counts_the_rest(tmp_path):
     zip_path, csv_path = write_split(tmp_path, "train", rows, missing=("D.jpg",),
                                      extra_entries={"train_v2/train/EXTRA.jpg": b"x"})
     found, report = index_split(zip_path, csv_path)
-    assert found.columns.tolist() == ["row", "FILENAME", "IDENTITY", "member"]
+    assert found.columns.tolist() == ["row", "FILENAME", "IDENTITY", "member", "offset", "size", "method"]
     assert found["FILENAME"].tolist() == ["A.jpg", "B.jpg", "C.jpg"]
     assert found["IDENTITY"].tolist() == ["ANNA", "BOB", ""]  # first of repeated rows kept; labels untouched
     assert found["row"].tolist() == [2, 3, 4]  # CSV line numbers (header is line 1)

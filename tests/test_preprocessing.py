@@ -29,3 +29,22 @@ def test_decodes_in_order_and_skips_undecodable(tmp_path, monkeypatch, caplog):
     assert store.meta["resize"] == "fit"
     for position, name in enumerate(store.filenames):  # each image sits beside its own label
         np.testing.assert_array_equal(store.images[position], to_model_input(data[name], "fit"))
+
+
+def test_entries_are_read_at_recorded_offsets_stored_and_deflated(tmp_path):
+    """Workers read entries by (offset, size, method) without the zip's directory; both storage
+    methods give the bytes zipfile itself gives."""
+    import zipfile
+
+    from hwr.archive import locate_images, read_entry
+
+    path = tmp_path / "mixed.zip"
+    payloads = {"a/x.jpg": b"stored bytes" * 10, "a/y.jpg": b"deflated bytes" * 50}
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("a/x.jpg", payloads["a/x.jpg"], compress_type=zipfile.ZIP_STORED)
+        archive.writestr("a/y.jpg", payloads["a/y.jpg"], compress_type=zipfile.ZIP_DEFLATED)
+    located = locate_images(path)
+    with open(path, "rb") as handle:
+        for name, (member, offset, size, method) in located.items():
+            assert read_entry(handle, offset, size, method) == payloads[member]
+    assert {m for _, _, _, m in located.values()} == {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED}

@@ -178,16 +178,14 @@ def _stage_dir(tmp_path, name: str, env: dict):
     return work
 
 
-def test_stage_stopped_by_sigterm_resumes_on_rerun(tmp_path, monkeypatch):
+def test_stage_stopped_by_sigterm_resumes_on_rerun(tmp_path):
     """stages/train.py in a subprocess: SIGTERM once the first checkpoint exists -> exit 130 with the
-    checkpoint kept; the re-run resumes from it and ends like an uninterrupted run (the same
-    training, in this process, one thread as in the subprocesses)."""
+    checkpoint kept; the re-run resumes from it (that the resumed result equals an uninterrupted
+    run is checked in-process above; this checks the stage's signal path and its outputs)."""
     import signal
     import subprocess
     import sys
     import time
-
-    from hwr import params as params_module
 
     env = _support.subprocess_env(tmp_path)  # OMP_NUM_THREADS=1
     cmd = [sys.executable, "stages/train.py", "gru", "first"]
@@ -213,22 +211,8 @@ def test_stage_stopped_by_sigterm_resumes_on_rerun(tmp_path, monkeypatch):
     assert "resuming gru-first after epoch 1" in resumed.stderr
     assert not checkpoint.exists()
 
-    # the reference: the same params and stores, trained without interruption
-    reference = _stage_dir(tmp_path, "reference", env)
-    monkeypatch.chdir(reference)
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    monkeypatch.delenv("WORLD_SIZE", raising=False)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        params = params_module.load("params.yaml").train
-        sizes = params.subsets["first"]
-        expected = training.train(training.Plan("gru", "first", sizes.train, sizes.validation), params,
-                                  open_store("data/tensors/train"), open_store("data/tensors/validation"),
-                                  model_path=reference / "model.pt", checkpoint_path=reference / "checkpoint.pt",
-                                  live_dir=reference / "live", summary_path=reference / "summary.json")
-    finally:
-        torch.set_num_threads(threads)
-    ours = json.loads((work / "metrics/train/gru-first/summary.json").read_text())
-    assert _untimed(ours) == _untimed(expected)
-    assert _same_weights(_weights(work / "models" / "gru-first"), _weights(reference))
+    summary = json.loads((work / "metrics/train/gru-first/summary.json").read_text())
+    assert summary["epochs"] == 2 and (work / "models" / "gru-first" / "model.pt").is_file()
+    curve = (work / "metrics" / "train" / "gru-first" / "plots" / "metrics" / "validation" / "loss.tsv")
+    assert len(curve.read_text().splitlines()) == 1 + 2, \
+        "the curves must hold both epochs: epoch 1 replayed from the checkpoint, epoch 2 trained"

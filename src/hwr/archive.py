@@ -8,7 +8,9 @@ hostile, and a user extracting it by hand would be hurt by it.
 from __future__ import annotations
 
 import posixpath
+import struct
 import zipfile
+import zlib
 from pathlib import Path
 
 from hwr.errors import HwrError
@@ -43,7 +45,14 @@ def index_images(path: str | Path) -> dict[str, str]:
     Raises HwrError on an unsafe entry or on two images with the same file name (the CSV names
     images by file name alone, so such a zip is ambiguous).
     """
-    index: dict[str, str] = {}
+    return {name: entry[0] for name, entry in locate_images(path).items()}
+
+
+def locate_images(path: str | Path) -> dict[str, tuple[str, int, int, int]]:
+    """Like :func:`index_images`, with where each entry's bytes lie: file name ->
+    (member, local header offset, compressed size, compression method). Readers given these
+    need not load the zip's directory (hundreds of MB for 400k entries) to read an image."""
+    index: dict[str, tuple[str, int, int, int]] = {}
     with open_zip(path) as archive:
         for info in archive.infolist():
             reason = unsafe_reason(info.filename)
@@ -60,8 +69,25 @@ def index_images(path: str | Path) -> dict[str, str]:
                 continue
             if base in index:
                 raise HwrError(
-                    f"{path}: two entries named {base!r} ({index[base]!r} and {info.filename!r}); "
+                    f"{path}: two entries named {base!r} ({index[base][0]!r} and {info.filename!r}); "
                     "file names must be unique within a split"
                 )
-            index[base] = info.filename
+            method = info.compress_type if not info.flag_bits & 0x1 else -1  # -1: encrypted
+            index[base] = (info.filename, info.header_offset, info.compress_size, method)
     return index
+
+
+def read_entry(handle, offset: int, size: int, method: int) -> bytes:
+    """The bytes of one zip entry from an open binary file, given its :func:`locate_images` record."""
+    handle.seek(offset)
+    header = handle.read(30)
+    if len(header) < 30 or header[:4] != b"PK\x03\x04":
+        raise zipfile.BadZipFile(f"no local file header at offset {offset}")
+    name_length, extra_length = struct.unpack("<HH", header[26:30])
+    handle.seek(offset + 30 + name_length + extra_length)
+    data = handle.read(size)
+    if method == zipfile.ZIP_STORED:
+        return data
+    if method == zipfile.ZIP_DEFLATED:
+        return zlib.decompress(data, -zlib.MAX_WBITS)
+    raise zipfile.BadZipFile(f"unsupported compression method {method} (store or deflate the zip)")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from hwr.archive import index_images
+from hwr.archive import locate_images
 from hwr.labels import read_labels
 
 log = logging.getLogger(__name__)
@@ -19,20 +19,25 @@ def split_paths(raw_dir: str | Path, zip_name: str, csv_name: str, split: str) -
 
 
 def index_split(zip_path: Path, csv_path: Path) -> tuple[pd.DataFrame, dict]:
-    """Rows of the CSV whose image is in the zip, with the zip member and the CSV line number.
+    """Rows of the CSV whose image is in the zip, with the CSV line number, the zip member and
+    where its bytes lie (offset, size, method: see :func:`hwr.archive.locate_images`).
 
     Images listed but absent, images present but not listed, and repeated CSV rows are counted
     (with a few examples) rather than fatal: a partial download still trains."""
-    members = index_images(zip_path)
+    members = locate_images(zip_path)
     labels = read_labels(csv_path)
     labels.insert(0, "row", range(2, len(labels) + 2))  # line number in the CSV (line 1 is the header)
     repeated = labels["FILENAME"].duplicated(keep="first")
     labels = labels[~repeated]
-    labels["member"] = labels["FILENAME"].map(members)
-    absent = labels["member"].isna()
+    located = labels["FILENAME"].map(members)
+    absent = located.isna()
+    labels["member"] = located.map(lambda e: e[0], na_action="ignore")
+    for column, position in (("offset", 1), ("size", 2), ("method", 3)):
+        labels[column] = located.map(lambda e, p=position: e[p], na_action="ignore")
     listed = set(labels["FILENAME"])
     extra = sorted(name for name in members if name not in listed)
     found = labels[~absent].reset_index(drop=True)
+    found = found.astype({"offset": "int64", "size": "int64", "method": "int64"})
     report = {
         "csv_rows": int(len(labels) + repeated.sum()),
         "zip_images": len(members),
@@ -43,4 +48,4 @@ def index_split(zip_path: Path, csv_path: Path) -> tuple[pd.DataFrame, dict]:
         "missing_examples": labels.loc[absent, "FILENAME"].head(5).tolist(),
         "unlisted_examples": extra[:5],
     }
-    return found[["row", "FILENAME", "IDENTITY", "member"]], report
+    return found[["row", "FILENAME", "IDENTITY", "member", "offset", "size", "method"]], report

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import zipfile
+import zlib
 from multiprocessing import get_context
 
 import numpy as np
@@ -12,34 +13,51 @@ import pandas as pd
 from tqdm import tqdm
 
 from hwr.alphabet import encode_many
+from hwr.archive import read_entry
 from hwr.images import HEIGHT, WIDTH, UndecodableImage, to_model_input
 from hwr.store import StoreWriter
 
 log = logging.getLogger(__name__)
 CHUNK = 256
 
-_worker_zip: zipfile.ZipFile | None = None
+_worker_file = None
 _worker_resize = "crop"
 
 
 def _init_worker(zip_path: str, resize: str) -> None:
-    global _worker_zip, _worker_resize
-    _worker_zip = zipfile.ZipFile(zip_path)  # one open archive per worker, reused for every image
+    global _worker_file, _worker_resize
+    # a plain file handle, not a ZipFile: entries are read at known offsets, so a worker never
+    # loads the zip's directory (about 600 bytes an entry) and its memory stays flat
+    _worker_file = open(zip_path, "rb")
     _worker_resize = resize
 
 
-def _decode_chunk(members: list[str]) -> tuple[np.ndarray, list[tuple[int, str]]]:
-    """Decode a chunk; returns the decoded images (failures left out) and (position, reason) of failures."""
-    out = np.empty((len(members), HEIGHT, WIDTH), np.uint8)
+def _decode_chunk(entries: np.ndarray) -> tuple[np.ndarray, list[tuple[int, str]]]:
+    """Decode a chunk of (offset, size, method) entries; returns the images (failures left out)
+    and the (position, reason) of each failure."""
+    out = np.empty((len(entries), HEIGHT, WIDTH), np.uint8)
     failures = []
     n = 0
-    for position, member in enumerate(members):
+    for position, (offset, size, method) in enumerate(entries.tolist()):
         try:
-            out[n] = to_model_input(_worker_zip.read(member), _worker_resize)
+            out[n] = to_model_input(read_entry(_worker_file, offset, size, method), _worker_resize)
             n += 1
-        except (UndecodableImage, zipfile.BadZipFile, OSError) as exc:
+        except (UndecodableImage, zipfile.BadZipFile, zlib.error, OSError) as exc:
             failures.append((position, str(exc).splitlines()[0] if str(exc) else type(exc).__name__))
     return out[:n], failures
+
+
+def _locations(zip_path: str, rows: pd.DataFrame) -> np.ndarray:
+    """(N, 3) int64 (offset, size, method) per row: from the row's columns when the unzip stage
+    recorded them, else looked up in the zip's directory. An array, not a list of tuples: 24
+    bytes a row, so the task list stays small for 400k images."""
+    columns = ["offset", "size", "method"]
+    if set(columns) <= set(rows.columns):
+        return rows[columns].astype("int64").to_numpy().reshape(-1, 3)
+    with zipfile.ZipFile(zip_path) as archive:
+        infos = [archive.getinfo(m) for m in rows["member"]]
+    return np.array([(i.header_offset, i.compress_size, i.compress_type if not i.flag_bits & 0x1 else -1)
+                     for i in infos], dtype=np.int64).reshape(-1, 3)
 
 
 def _context():
@@ -64,10 +82,11 @@ def preprocess_split(
     jobs: int = 0,
     desc: str = "preprocess",
 ) -> dict:
-    """Decode ``rows`` (FILENAME, IDENTITY, member) from ``zip_path`` into a store at ``out_dir``.
+    """Decode ``rows`` (FILENAME, IDENTITY, member [, offset, size, method]) from ``zip_path`` into
+    a store at ``out_dir``.
 
     Undecodable images are skipped and counted; the report names the first few."""
-    members = rows["member"].tolist()
+    members = _locations(zip_path, rows)
     chunks = [members[i : i + CHUNK] for i in range(0, len(members), CHUNK)]
     jobs = min(resolve_jobs(jobs), max(1, len(chunks)))
     kept = np.ones(len(members), bool)
@@ -93,6 +112,8 @@ def preprocess_split(
         finally:
             if pool is not None:
                 pool.terminate()
+            elif _worker_file is not None:
+                _worker_file.close()
         good = rows[kept].reset_index(drop=True)
         labels = encode_many(good["IDENTITY"].tolist())
         writer.commit(labels, good[["FILENAME", "IDENTITY"]], {"resize": resize, "source": str(zip_path)})
