@@ -98,6 +98,19 @@ class Sampler(threading.Thread):
                 "peak_file_kb": self.peak.get("RssFile", 0), "worker_private_kb": self.peak.get("child_private", 0)}
 
 
+def _rows_as_cleaned(zip_path: Path):
+    """The rows the clean stage hands to preprocess: file, label, member and where the member's
+    bytes lie (recorded by the unzip stage, in its own process), so preprocess never loads the
+    zip's directory."""
+    from hwr.archive import locate_images
+
+    rows = C.rows_frame(C.image_members(zip_path))
+    located = locate_images(zip_path)
+    for column, position in (("offset", 1), ("size", 2), ("method", 3)):
+        rows[column] = [located[name][position] for name in rows["FILENAME"]]
+    return rows
+
+
 def _child_preprocess(zip_path: str, rows_csv: str, out: str) -> dict:
     """What stages/preprocess.py does for one split: read its rows CSV, then preprocess_split."""
     sampler = Sampler()
@@ -142,9 +155,9 @@ def _why(small: dict, large: dict) -> list[str]:
                    "(FILENAME, IDENTITY, member strings, as read from data/clean/<split>.csv), its copy of kept "
                    "rows, the encoded labels (N x 24 int16) and the index written to index.csv")
     if grew("preprocess", "worker_private_kb") or grew("preprocess", "workers_max_kb"):
-        out.append("preprocess workers: each worker opens the zip with zipfile.ZipFile, which parses the whole "
-                   "central directory into a ZipInfo per entry (~600 B each: ~250 MiB per worker at 420k); "
-                   "forked workers' maxrss also counts the parent's pages they share copy-on-write")
+        out.append("preprocess workers: forked workers' maxrss counts the parent's pages they share "
+                   "copy-on-write (their own memory is the 'not shared' line); they read entries at recorded "
+                   "offsets and never load the zip's directory")
     if grew("train", "peak_file_kb"):
         try:
             ra = Path("/sys/block").glob("*/queue/read_ahead_kb")
@@ -213,7 +226,7 @@ def main(argv=None) -> list[dict]:
         print(f"train: {steps} step(s) of batch {args.batch}, {args.rnn.upper()} CRNN", flush=True)
         for label, source in (("small", zip_path), ("large", big_zip)):
             store, rows_csv = tmp / f"store-{label}", tmp / f"rows-{label}.csv"
-            C.rows_frame(C.image_members(source)).to_csv(rows_csv, index=False)  # as data/clean/<split>.csv
+            _rows_as_cleaned(source).to_csv(rows_csv, index=False)  # as data/clean/<split>.csv
             pre = C.run_child(me, ["--child", "preprocess", str(source), str(rows_csv), str(store)])
             print(f"  {label}: preprocess {pre['images']:,} images in {pre['seconds']:.0f} s", flush=True)
             train = C.run_child(me, ["--rnn", args.rnn, "--batch", str(args.batch),

@@ -65,6 +65,11 @@ def _generator(*key: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(np.random.SeedSequence(list(key)).generate_state(1)[0]))
 
 
+def _rank(metrics: dict) -> tuple[float, float]:
+    """Best epoch: highest validation word accuracy; ties (common early on, at 0) go to lower CER."""
+    return metrics["word_accuracy"], -metrics["cer"]
+
+
 def _log_epoch(live, record: dict) -> None:
     live.log_metric("train/loss", record["train_loss"])  # mean over the epoch's steps, training mode
     for key in ("word_accuracy", "letter_accuracy", "cer"):
@@ -187,7 +192,7 @@ def train(plan: Plan, params: TrainParams, train_store: Store, val_store: Store,
                       "lr": optimiser.param_groups[0]["lr"]}
             state["history"].append(record)
             _log_epoch(live, record)
-            if state["best"] is None or val["word_accuracy"] > state["best"]["validation"]["word_accuracy"]:
+            if state["best"] is None or _rank(val) > _rank(state["best"]["validation"]):
                 state["best"] = record
                 best_weights = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
             state["epoch"] = epoch + 1
