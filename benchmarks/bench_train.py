@@ -42,7 +42,8 @@ import torch  # noqa: E402
 
 from hwr.inference import ctc_loss, ctc_loss_fn, to_device  # noqa: E402
 from hwr.model import CRNN  # noqa: E402
-from hwr.runtime import (Dist, autocast, configure_threads, pick_device, precision_name,  # noqa: E402
+from hwr.training import train_step  # noqa: E402
+from hwr.runtime import (Dist, configure_threads, pick_device, precision_name,  # noqa: E402
                          resolve_precision)
 
 
@@ -106,13 +107,7 @@ def project_rate(rnn: str, store, batch: int, warmup: int, steps: int, seed: int
         images, labels = store.images[idx], store.labels[idx]
         x = to_device(images, device)
         y = to_device(labels.astype(np.int64), device)
-        with autocast(device, dtype):
-            log_probs = model(x)
-        loss = ctc_loss(loss_fn, log_probs, y)
-        optimiser.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimiser)
-        scaler.update()
+        loss = train_step(model, optimiser, scaler, loss_fn, x, y, device, dtype)
     loss.item()
     if device.type == "cuda":
         torch.cuda.synchronize()

@@ -86,6 +86,18 @@ def fingerprint(plan: Plan, params: TrainParams, train_idx: np.ndarray) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def train_step(model, optimiser, scaler, loss_fn, x, y, device, dtype) -> torch.Tensor:
+    """One optimiser step on a batch; returns the (undetached) CTC loss."""
+    with autocast(device, dtype):
+        log_probs = model(x)
+    loss = ctc_loss(loss_fn, log_probs, y)
+    optimiser.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.step(optimiser)
+    scaler.update()
+    return loss
+
+
 def _evaluate(model, store: Store, idx: np.ndarray, params: TrainParams, device, dtype) -> dict:
     texts, loss = recognise(model, store.images, idx, labels=store.labels, batch_size=params.eval_batch_size,
                             device=device, dtype=dtype)
@@ -168,13 +180,7 @@ def train(plan: Plan, params: TrainParams, train_store: Store, val_store: Store,
                 x = augmentation.augment_batch(x, _generator(params.seed, epoch, step, ddp.rank))
             for group in optimiser.param_groups:
                 group["lr"] = lr_at(epoch * steps_per_epoch + step, total_steps, params)
-            with autocast(device, dtype):
-                log_probs = model(x)
-            loss = ctc_loss(loss_fn, log_probs, y)
-            optimiser.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimiser)
-            scaler.update()
+            loss = train_step(model, optimiser, scaler, loss_fn, x, y, device, dtype)
             loss_sum += loss.detach().double().cpu() * len(batch)
             if step % 10 == 0:
                 bar.set_postfix(loss=f"{loss.item():.3f}")
