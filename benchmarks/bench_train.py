@@ -42,10 +42,18 @@ import torch  # noqa: E402
 
 from hwr.inference import ctc_loss, ctc_loss_fn, to_device  # noqa: E402
 from hwr.model import CRNN  # noqa: E402
+from hwr.store import gather  # noqa: E402
 from hwr.training import train_step  # noqa: E402
 from hwr.runtime import (Dist, configure_threads, pick_device, precision_name,  # noqa: E402
                          resolve_precision)
 
+
+
+def _clock(device: torch.device) -> float:
+    """perf_counter after the device has finished queued work (CUDA runs asynchronously)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter()
 
 def baseline_rate(rnn: str, dataset, batch: int, warmup: int, steps: int, seed: int = 0) -> dict:
     from torch.utils.data import DataLoader
@@ -62,9 +70,7 @@ def baseline_rate(rnn: str, dataset, batch: int, warmup: int, steps: int, seed: 
     started = None
     for step in range(warmup + steps):
         if step == warmup:
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            started = time.perf_counter()
+            started = _clock(device)
         try:
             x, y = next(batches)
         except StopIteration:  # fewer images than steps x batch: next epoch
@@ -76,9 +82,7 @@ def baseline_rate(rnn: str, dataset, batch: int, warmup: int, steps: int, seed: 
         loss.backward()
         optimiser.step()
     loss.item()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    seconds = time.perf_counter() - started
+    seconds = _clock(device) - started
     return {"images_per_s": steps * batch / seconds, "seconds": seconds, "threads": torch.get_num_threads(),
             "precision": "fp32", "layout": "default"}
 
@@ -100,18 +104,14 @@ def project_rate(rnn: str, store, batch: int, warmup: int, steps: int, seed: int
     started = None
     for step in range(warmup + steps):
         if step == warmup:
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            started = time.perf_counter()
+            started = _clock(device)
         idx = order[step * batch : (step + 1) * batch]
-        images, labels = store.images[idx], store.labels[idx]
+        images, labels = gather(store, idx)
         x = to_device(images, device)
         y = to_device(labels.astype(np.int64), device)
         loss = train_step(model, optimiser, scaler, loss_fn, x, y, device, dtype)
     loss.item()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    seconds = time.perf_counter() - started
+    seconds = _clock(device) - started
     return {"images_per_s": steps * batch / seconds, "seconds": seconds, "threads": threads,
             "precision": precision_name(dtype), "layout": "channels_last", "allocator": C.loaded_allocator()}
 

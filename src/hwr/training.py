@@ -27,7 +27,7 @@ from hwr.metrics import summarise
 from hwr.model import CRNN, count_parameters
 from hwr.params import TrainParams
 from hwr.runtime import autocast, configure_threads, pick_device, precision_name, resolve_precision, setup_distributed
-from hwr.store import Store
+from hwr.store import Store, gather
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +173,7 @@ def train(plan: Plan, params: TrainParams, train_store: Store, val_store: Store,
                    unit="step", disable=None if ddp.master else True)
         for step in bar:
             batch = mine[step * params.batch_size : (step + 1) * params.batch_size]
-            images, labels = train_store.images[batch], train_store.labels[batch]
+            images, labels = gather(train_store, batch)
             x = to_device(images, device)
             y = to_device(labels.astype(np.int64), device)
             if params.augment:
