@@ -34,7 +34,6 @@ from hwr.labels import clean_labels
 from hwr.params import TrainParams
 from hwr.preprocessing import preprocess_split
 from hwr.store import StoreWriter, open_store
-from hwr.synth import generate_dataset
 from hwr.training import Plan, train
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real-sample"
@@ -84,6 +83,8 @@ def main() -> None:
     real_test = build_store(real, "test", stores / "real-test", args.resize)
     synth_dir = work / "synth"
     if not (synth_dir / "train_v2.zip").is_file():
+        from hwr.synth import generate_dataset  # only when generating: the renderer's assets
+
         generate_dataset(synth_dir, {"train": args.synth}, seed=1, progress=True)
     synth_train = build_store(synth_dir, "train", stores / "synth-train", args.resize)
     repeat = max(1, round(len(synth_train) / (2 * len(real_train))))  # real ≈ 1/3 of the mix
@@ -102,7 +103,7 @@ def main() -> None:
         started = time.perf_counter()
         run = work / "runs" / name
         summary = train(Plan(args.rnn, name, size, len(real_val)), params, train_store, real_val,
-                        model_path=run / "model.pt", checkpoint_path=run / "ckpt.pt", live_dir=run / "live",
+                        model_path=run / "model.pt", checkpoint_path=run / "ckpt.pt", live_dir=None,
                         summary_path=run / "summary.json")
         metrics, _, _ = evaluate_model(run / "model.pt", real_test)
         results[name] = {"train_images": size, "epochs": epochs, "images_seen": size * epochs,

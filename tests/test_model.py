@@ -84,3 +84,29 @@ def test_time_steps_follow_image_columns():
     assert a.shape == (1, 128, 8, 64)
     torch.testing.assert_close(a[..., :40], b[..., :40])
     assert not torch.allclose(a[..., 55:], b[..., 55:])
+
+
+@pytest.mark.parametrize("rnn", ["gru", "lstm"])
+def test_recurrent_and_dense_layers_start_as_keras_would(rnn):
+    """Orthogonal recurrent weights per gate, Glorot-uniform input and dense weights, zero biases
+    (LSTM: forget-gate bias 1). PyTorch's default start stays in CTC's all-blank phase far longer."""
+    torch.manual_seed(0)
+    net = CRNN(rnn)
+    hidden = net.rnn.hidden_size
+    for name, weight in net.rnn.named_parameters():
+        if name.startswith("weight_hh"):
+            for gate in weight.detach().split(hidden):
+                torch.testing.assert_close(gate @ gate.T, torch.eye(hidden), atol=1e-4, rtol=0)
+        elif name.startswith("weight_ih"):
+            fan_out, fan_in = weight.shape
+            assert weight.abs().max() <= math.sqrt(6 / (fan_in + fan_out)) + 1e-6
+        else:
+            expected = torch.zeros_like(weight)
+            if rnn == "lstm" and name.startswith("bias_ih"):
+                expected[hidden : 2 * hidden] = 1.0
+            assert torch.equal(weight.detach(), expected), name
+    for layer in (net.project[0], net.classify):
+        assert torch.equal(layer.bias.detach(), torch.zeros_like(layer.bias))
+        fan_out, fan_in = layer.weight.shape
+        bound = math.sqrt(6 / (fan_in + fan_out))
+        assert layer.weight.abs().max() <= bound + 1e-6 and layer.weight.abs().max() > 0.9 * bound

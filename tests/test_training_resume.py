@@ -84,10 +84,10 @@ def checkpoints(monkeypatch):
     return recorder
 
 
-def _run(repo, stores, name: str, params: TrainParams = PARAMS):
+def _run(repo, stores, name: str, params: TrainParams = PARAMS, live: bool = True):
     out = repo / name
     summary = training.train(PLAN, params, *stores, model_path=out / "model.pt",
-                             checkpoint_path=out / "checkpoint.pt", live_dir=out / "live",
+                             checkpoint_path=out / "checkpoint.pt", live_dir=out / "live" if live else None,
                              summary_path=out / "summary.json")
     return summary, out
 
@@ -138,6 +138,16 @@ def test_interrupted_run_resumes_and_matches_an_uninterrupted_one(work, checkpoi
     for curve in ("train/loss", "validation/loss", "validation/cer"):
         assert len(_curve(out, curve)) == 1 + PARAMS.epochs  # header + one row per epoch, replayed
         assert _curve(out, curve) == _curve(ref_out, curve), curve
+
+
+def test_without_a_live_dir_nothing_is_logged_and_the_result_is_the_same(work, checkpoints):
+    """Experiments train without dvclive (live_dir=None); the model and summary do not change."""
+    repo, *stores = work
+    logged, logged_out = _run(repo, stores, "logged")
+    quiet, quiet_out = _run(repo, stores, "quiet", live=False)
+    assert not (quiet_out / "live").exists()
+    assert _untimed(quiet) == _untimed(logged)
+    assert _same_weights(_weights(quiet_out), _weights(logged_out))
 
 
 def test_checkpoint_of_a_run_with_other_params_is_ignored(work, checkpoints, caplog):

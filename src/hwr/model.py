@@ -10,7 +10,10 @@ Shapes through the network (C x H x W):
     -> Linear 1024->64 + ReLU -> 2-layer BiGRU/BiLSTM, hidden 512 -> Linear 1024->30
 
 That is exactly 6,689,822 parameters with a GRU and 8,856,606 with an LSTM, the study's counts.
-Every convolution has batch normalisation and He-normal initialisation, as in the study.
+Every convolution has batch normalisation and He-normal initialisation, as in the study. The other
+layers start as Keras would start them (Glorot-uniform weights, orthogonal recurrent weights, zero
+biases, LSTM forget-gate bias 1), not with PyTorch's small uniform default: with PyTorch's default the
+network emits only blanks for hundreds of steps longer before it learns its first characters.
 """
 
 from __future__ import annotations
@@ -47,6 +50,23 @@ class CRNN(nn.Module):
         self.project = nn.Sequential(nn.Linear(128 * 8, features), nn.ReLU(inplace=True))
         self.rnn = RNNS[rnn](features, hidden, num_layers=2, bidirectional=True, batch_first=True)
         self.classify = nn.Linear(2 * hidden, classes)
+        self._init_dense_and_recurrent()
+
+    def _init_dense_and_recurrent(self) -> None:
+        for layer in (self.project[0], self.classify):
+            nn.init.xavier_uniform_(layer.weight)
+            nn.init.zeros_(layer.bias)
+        hidden = self.rnn.hidden_size
+        for name, weight in self.rnn.named_parameters():
+            if name.startswith("weight_ih"):
+                nn.init.xavier_uniform_(weight)
+            elif name.startswith("weight_hh"):
+                for gate in weight.data.split(hidden):  # one orthogonal matrix per gate
+                    nn.init.orthogonal_(gate)
+            else:
+                nn.init.zeros_(weight)
+                if self.rnn_type == "lstm" and name.startswith("bias_ih"):
+                    weight.data[hidden : 2 * hidden] = 1.0  # gates i, f, g, o: forget bias 1
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Images -> log-probabilities (N, 64, 30) (batch first; transpose to (T, N, C) for CTC)."""

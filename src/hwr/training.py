@@ -105,8 +105,8 @@ def _evaluate(model, store: Store, idx: np.ndarray, params: TrainParams, device,
 
 
 def train(plan: Plan, params: TrainParams, train_store: Store, val_store: Store, *,
-          model_path: Path, checkpoint_path: Path, live_dir: Path, summary_path: Path) -> dict:
-    """Train one model; returns (and writes, on rank 0) its summary."""
+          model_path: Path, checkpoint_path: Path, live_dir: Path | None, summary_path: Path) -> dict:
+    """Train one model; returns (and writes, on rank 0) its summary. ``live_dir=None``: no dvclive log."""
     ddp = setup_distributed()
     device = pick_device(ddp)
     threads = configure_threads(ddp)
@@ -148,7 +148,7 @@ def train(plan: Plan, params: TrainParams, train_store: Store, val_store: Store,
         model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[ddp.local_rank] if device.type == "cuda" else None)
 
     live = None
-    if ddp.master:
+    if ddp.master and live_dir is not None:
         from dvclive import Live  # imported here: only rank 0 logs
 
         # a fresh log each time: DVC deletes a stage's outputs before running it, so after an
@@ -197,7 +197,8 @@ def train(plan: Plan, params: TrainParams, train_store: Store, val_store: Store,
             record = {"epoch": epoch + 1, "train_loss": train_loss, "train": probe, "validation": val,
                       "lr": optimiser.param_groups[0]["lr"]}
             state["history"].append(record)
-            _log_epoch(live, record)
+            if live is not None:
+                _log_epoch(live, record)
             if state["best"] is None or _rank(val) > _rank(state["best"]["validation"]):
                 state["best"] = record
                 best_weights = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
@@ -214,7 +215,8 @@ def train(plan: Plan, params: TrainParams, train_store: Store, val_store: Store,
 
     summary = None
     if ddp.master:
-        live.end()
+        if live is not None:
+            live.end()
         best = state["best"]
         net = getattr(model, "module", model)
         net.load_state_dict(best_weights)

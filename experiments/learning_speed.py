@@ -1,0 +1,154 @@
+"""How fast does a training set-up get past CTC's all-blank phase? Learning curves by step.
+
+A short run of the study's CRNN emits only blanks for its first few hundred optimiser steps; on a
+CPU that plateau is most of a small budget. This trains one model per set-up for the same number
+of images and records validation word accuracy and CER every ``--every`` steps, so set-ups are
+compared on the same axis (images seen), whatever the device.
+
+    python experiments/learning_speed.py --train data/tensors/train --validation data/tensors/validation \\
+        --images 10400 --grid default [--out curves.jsonl]
+
+Set-ups are dicts over: rnn, batch_size, lr, schedule (onecycle | constant), warmup_fraction,
+clip (max gradient norm, 0 = off), augment, curriculum (sort the first N images by label length),
+train_size (distinct training images; the rest of the budget is further epochs), precision, seed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from dataclasses import replace
+
+import numpy as np
+import torch
+
+from hwr.augment import augment_batch
+from hwr.inference import ctc_loss, ctc_loss_fn, recognise, to_device
+from hwr.metrics import summarise
+from hwr.model import CRNN
+from hwr.params import TrainParams
+from hwr.runtime import autocast, resolve_precision
+from hwr.store import gather, open_store
+from hwr.training import lr_at, select
+
+BASE = {"rnn": "gru", "batch_size": 16, "lr": 0.002, "schedule": "onecycle", "warmup_fraction": 0.05,
+        "clip": 0.0, "augment": False, "curriculum": 0, "train_size": 0, "precision": "fp32", "seed": 0}
+
+GRIDS = {
+    "default": [
+        {},
+        {"lr": 0.001}, {"lr": 0.003}, {"lr": 0.005},
+        {"batch_size": 8}, {"batch_size": 32}, {"batch_size": 32, "lr": 0.004},
+        {"clip": 5.0}, {"clip": 5.0, "lr": 0.004},
+        {"curriculum": 2000}, {"augment": True},
+        {"schedule": "constant", "lr": 0.001},
+        {"warmup_fraction": 0.15},
+        {"train_size": 3200},
+        {"rnn": "lstm"}, {"rnn": "lstm", "lr": 0.003},
+        {"seed": 1}, {"seed": 2},
+    ],
+    "quick": [{}, {"lr": 0.004}],
+}
+
+
+def curriculum_order(order: np.ndarray, lengths: np.ndarray, first: int) -> np.ndarray:
+    """The first ``first`` images of an epoch's order re-sorted by label length (short first):
+    short labels need fewer alignments, so CTC finds its first ones sooner."""
+    head = order[:first]
+    head = head[np.argsort(lengths[head], kind="stable")]
+    return np.concatenate([head, order[first:]])
+
+
+def run(setup: dict, train_store, val_store, images: int, every: int, device, log) -> dict:
+    cfg = {**BASE, **setup}
+    torch.manual_seed(cfg["seed"])
+    dtype = resolve_precision(cfg["precision"], device)
+    n_train = len(train_store) if not cfg["train_size"] else min(cfg["train_size"], len(train_store))
+    train_idx = select(len(train_store), n_train, cfg["seed"])
+    val_idx = np.arange(len(val_store))
+    lengths = (train_store.labels >= 0).sum(axis=1)
+    model = CRNN(cfg["rnn"]).to(device).to(memory_format=torch.channels_last)
+    optimiser = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
+    loss_fn = ctc_loss_fn()
+    bs = cfg["batch_size"]
+    total = math.ceil(images / bs)
+    schedule = replace(TrainParams(), lr=cfg["lr"], schedule=cfg["schedule"], warmup_fraction=cfg["warmup_fraction"])
+    steps_per_epoch = math.ceil(len(train_idx) / bs)
+    curve, step, started, loss_ema = [], 0, time.perf_counter(), None
+    train_seconds = 0.0
+    while step < total:
+        epoch = step // steps_per_epoch
+        order = np.random.default_rng([cfg["seed"], epoch]).permutation(train_idx)
+        if epoch == 0 and cfg["curriculum"]:
+            order = curriculum_order(order, lengths, cfg["curriculum"])
+        for k in range(steps_per_epoch):
+            if step >= total:
+                break
+            t0 = time.perf_counter()
+            model.train()
+            x_np, y_np = gather(train_store, order[k * bs : (k + 1) * bs])
+            x = to_device(x_np, device)
+            y = to_device(y_np.astype(np.int64), device)
+            if cfg["augment"]:
+                gen = torch.Generator().manual_seed(cfg["seed"] * 1_000_003 + step)
+                x = augment_batch(x, gen)
+            for group in optimiser.param_groups:
+                group["lr"] = lr_at(step, total, schedule)
+            with autocast(device, dtype):
+                log_probs = model(x)
+            loss = ctc_loss(loss_fn, log_probs, y)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg["clip"]:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["clip"])
+            optimiser.step()
+            value = loss.item()
+            train_seconds += time.perf_counter() - t0
+            loss_ema = value if loss_ema is None else 0.9 * loss_ema + 0.1 * value
+            step += 1
+            if step % every == 0 or step == total:
+                texts, val_loss = recognise(model, val_store.images, val_idx, labels=val_store.labels,
+                                            batch_size=256, device=device, dtype=dtype)
+                m = summarise([val_store.texts[i] for i in val_idx], texts)
+                point = {"step": step, "images": step * bs, "train_loss": round(loss_ema, 4),
+                         "val_loss": round(val_loss, 4), "word_accuracy": round(m["word_accuracy"], 4),
+                         "cer": round(m["cer"], 4)}
+                curve.append(point)
+                log(f"  {json.dumps(point)}")
+    first_words = next((p["images"] for p in curve if p["word_accuracy"] > 0), None)
+    return {"setup": setup, "config": cfg, "train_images": len(train_idx), "curve": curve,
+            "final": curve[-1], "best_word_accuracy": max(p["word_accuracy"] for p in curve),
+            "images_to_first_word": first_words,
+            "train_images_per_second": round(total * bs / train_seconds, 1),
+            "seconds": round(time.perf_counter() - started, 1), "device": str(device)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--train", required=True, help="preprocessed training store (data/tensors/train)")
+    ap.add_argument("--validation", required=True, help="preprocessed validation store")
+    ap.add_argument("--images", type=int, default=10400, help="training images per set-up")
+    ap.add_argument("--every", type=int, default=50, help="evaluate every N steps")
+    ap.add_argument("--grid", default="default", help=f"built-in grid ({', '.join(GRIDS)}) or a JSON list of set-ups")
+    ap.add_argument("--out", help="append one JSON line per set-up here")
+    args = ap.parse_args()
+    setups = GRIDS[args.grid] if args.grid in GRIDS else json.loads(args.grid)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    train_store, val_store = open_store(args.train), open_store(args.validation)
+    log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
+    for setup in setups:
+        log(f"set-up {json.dumps(setup)}")
+        result = run(setup, train_store, val_store, args.images, args.every, device, log)
+        line = json.dumps(result)
+        print(json.dumps({k: result[k] for k in ("setup", "best_word_accuracy", "final", "images_to_first_word",
+                                                  "train_images_per_second", "seconds")}), flush=True)
+        if args.out:
+            with open(args.out, "a") as f:
+                f.write(line + "\n")
+
+
+if __name__ == "__main__":
+    main()
