@@ -169,14 +169,15 @@ def print_header(title: str) -> None:
     sys.stdout.flush()
 
 
-def matmul_gflops(threads: int = 2, n: int = 1024, repeats: int = 8) -> float:
-    """This machine's fp32 matmul throughput (best of ``repeats``), ``threads`` threads."""
+def matmul_gflops(threads: int = 2, n: int = 1024, repeats: int = 8, dtype=None) -> float:
+    """This machine's matmul throughput (best of ``repeats``), ``threads`` threads, in ``dtype``
+    (default fp32; bf16 when training runs in bf16 autocast)."""
     import torch
 
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        a, b = torch.randn(n, n), torch.randn(n, n)
+        a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
         a @ b
         best = float("inf")
         for _ in range(repeats):

@@ -8,8 +8,8 @@ Each measurement runs in its own child process and reports its peak resident set
 (getrusage RUSAGE_CHILDREN maxrss, which counts the pages a forked worker shares
 with its parent, and, sampled, the largest worker's private memory from /proc/PID/smaps_rollup).
 
-* preprocess: what stages/preprocess.py does for a split: read its rows CSV (FILENAME, IDENTITY,
-  member; random labels), then ``hwr.preprocessing.preprocess_split`` (all cores) into a store;
+* preprocess: what stages/preprocess.py does for a split: its rows CSV (FILENAME, IDENTITY,
+  member; random labels) read in chunks, into ``hwr.preprocessing.preprocess_split`` (all cores) into a store;
 * train: ``hwr.store.open_store`` of that store, the index arrays ``hwr.training.train`` makes
   (subset = all images, probe sample), then a few steps of its inner loop (batch 128).
 
@@ -112,16 +112,14 @@ def _rows_as_cleaned(zip_path: Path):
 
 
 def _child_preprocess(zip_path: str, rows_csv: str, out: str) -> dict:
-    """What stages/preprocess.py does for one split: read its rows CSV, then preprocess_split."""
+    """What stages/preprocess.py does for one split: its rows CSV, in chunks, into preprocess_split."""
     sampler = Sampler()
     sampler.start()
-    import pandas as pd
+    from hwr.preprocessing import preprocess_split, rows_in_chunks
 
-    from hwr.preprocessing import preprocess_split
-
-    rows = pd.read_csv(rows_csv, dtype=str, keep_default_na=False)
+    rows, total = rows_in_chunks(rows_csv)
     started = time.perf_counter()
-    report = preprocess_split(zip_path, rows, out, jobs=0, desc="preprocess")
+    report = preprocess_split(zip_path, rows, out, jobs=0, desc="preprocess", total=total)
     seconds = time.perf_counter() - started
     result = sampler.finish()
     result["workers_max_kb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -151,9 +149,9 @@ def _why(small: dict, large: dict) -> list[str]:
     grew = lambda stage, key: large[stage][key] > 1.10 * max(small[stage][key], 1)  # noqa: E731
     out = []
     if grew("preprocess", "peak_anon_kb"):
-        out.append("preprocess main process heap: per-row data held for the whole split: the rows DataFrame "
-                   "(FILENAME, IDENTITY, member strings, as read from data/clean/<split>.csv), its copy of kept "
-                   "rows, the encoded labels (N x 24 int16) and the index written to index.csv")
+        out.append("preprocess main process heap: rows are read, decoded and written one chunk at a time "
+                   "(hwr.preprocessing.rows_in_chunks, StoreWriter.add_rows); what still grows is per-split "
+                   "bookkeeping, not per-row data")
     if grew("preprocess", "worker_private_kb") or grew("preprocess", "workers_max_kb"):
         out.append("preprocess workers: forked workers' maxrss counts the parent's pages they share "
                    "copy-on-write (their own memory is the 'not shared' line); they read entries at recorded "
@@ -164,9 +162,9 @@ def _why(small: dict, large: dict) -> list[str]:
             ra = max(int(p.read_text()) for p in ra)
         except (OSError, ValueError):
             ra = "?"
-        out.append(f"train mapped files: reading random rows of the memmap store faults in a read-around window "
-                   f"(read_ahead_kb={ra}) of neighbouring store pages; that is clean page cache, shared and "
-                   "reclaimable, and over a whole epoch it grows towards the store's size (16 KiB per image)")
+        out.append(f"train mapped files: store rows are read with pread, not mapped (hwr.store.StoreImages), so "
+                   f"the store should not be in this figure; a memmap would fault in read-around windows "
+                   f"(read_ahead_kb={ra}) and grow towards the store's size (16 KiB per image) over an epoch")
     if grew("train", "peak_anon_kb"):
         out.append("train heap: per-row data of open_store (texts and filenames as Python lists from index.csv, "
                    "labels N x 24 int16) and the index arrays of the epoch")

@@ -20,9 +20,9 @@ Allocators: the project path is re-run in fresh processes with glibc malloc, and
 tcmalloc through LD_PRELOAD when their libraries are installed (``apt-get install libjemalloc2
 libtcmalloc-minimal4``); absent ones are skipped with a note.
 
-Compute limit: this machine's fp32 matmul GFLOP/s (2 threads) / 3.45 GFLOP per training image
-(forward + backward of the GRU CRNN) = the images/s no implementation can beat here; the GRU
-project figure is printed as a percentage of it.
+Compute limit: this machine's matmul GFLOP/s (2 threads; in bf16 when the project path trains in
+bf16, else fp32) / 3.45 GFLOP per training image (forward + backward of the GRU CRNN) = the
+images/s no implementation can beat here; the GRU project figure is printed as a percentage of it.
 """
 
 from __future__ import annotations
@@ -156,7 +156,8 @@ def main(argv=None) -> list[dict]:
         store = C.build_store(zip_path, members, Path(tmp) / "store")
         print(f"store built once in {time.perf_counter() - t:.1f} s (one-off preprocessing, not in the figures)")
         dataset = C.make_naive_dataset(zip_path, members, labels)
-        gflops = C.matmul_gflops(threads=2)
+        matmul_dtype = resolve_precision("auto", pick_device(Dist()))  # None (fp32) or bf16 on CPU
+        gflops = C.matmul_gflops(threads=2, dtype=matmul_dtype)
         limit = gflops / C.GFLOP_PER_TRAIN_IMAGE_GRU
         results = {}
         print(f"\n{'model':6} {'baseline img/s':>15} {'project img/s':>14} {'ratio':>7}   project set-up")
@@ -200,14 +201,15 @@ def main(argv=None) -> list[dict]:
                              "baseline": glibc["images_per_s"], "project": res["images_per_s"], "unit": "img/s",
                              "ratio": r})
 
-        print(f"\ncompute limit: fp32 matmul {gflops:.1f} GFLOP/s (2 threads) / {C.GFLOP_PER_TRAIN_IMAGE_GRU} "
+        print(f"\ncompute limit: {precision_name(matmul_dtype)} matmul {gflops:.1f} GFLOP/s (2 threads) / "
+              f"{C.GFLOP_PER_TRAIN_IMAGE_GRU} "
               f"GFLOP per GRU training image = {limit:.1f} img/s")
         if "gru" in results:
             pct = 100 * results["gru"]["images_per_s"] / limit
             print(f"GRU project path: {results['gru']['images_per_s']:.2f} img/s = {pct:.0f} % of that limit")
             rows.append({"bench": "train", "what": "GRU project vs compute limit", "baseline": limit,
                          "project": results["gru"]["images_per_s"], "unit": "img/s", "ratio":
-                         results["gru"]["images_per_s"] / limit, "note": f"matmul {gflops:.0f} GFLOP/s"})
+                         results["gru"]["images_per_s"] / limit, "note": f"{precision_name(matmul_dtype)} matmul {gflops:.0f} GFLOP/s"})
     C.write_summary(args.summary, rows)
     return rows
 

@@ -2,13 +2,12 @@
 
 from pathlib import Path
 
-import pandas as pd
 from common import log, run
 
 from hwr.dataset import split_paths
 from hwr.files import write_json
 from hwr.params import SPLITS
-from hwr.preprocessing import preprocess_split
+from hwr.preprocessing import preprocess_split, rows_in_chunks
 
 
 def main(params):
@@ -16,9 +15,10 @@ def main(params):
     report = {}
     for split in SPLITS:
         zip_path, _ = split_paths(d.raw_dir, d.zip_name, d.csv_name, split)
-        rows = pd.read_csv(Path("data/clean") / f"{split}.csv", dtype=str, keep_default_na=False)
+        csv_path = Path("data/clean") / f"{split}.csv"
+        rows, total = rows_in_chunks(csv_path)  # one chunk of rows in memory at a time
         r = preprocess_split(str(zip_path), rows, Path("data/tensors") / split, resize=p.resize, jobs=p.jobs,
-                             desc=f"preprocess {split}")
+                             desc=f"preprocess {split}", total=total)
         if r["skipped_undecodable"]:
             log.warning("preprocess: %s: skipped %d undecodable image(s) in %s (e.g. %s)", split,
                         r["skipped_undecodable"], zip_path, ", ".join(r["skipped_examples"][:3]))

@@ -48,3 +48,24 @@ def test_entries_are_read_at_recorded_offsets_stored_and_deflated(tmp_path):
         for name, (member, offset, size, method) in located.items():
             assert read_entry(handle, offset, size, method) == payloads[member]
     assert {m for _, _, _, m in located.values()} == {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED}
+
+
+def test_rows_in_chunks_give_the_same_store_as_one_frame(tmp_path, monkeypatch):
+    """The stage streams its rows CSV in chunks (flat memory for 414k rows): the store is the
+    same, byte for byte, and a failure in a later chunk names its own file."""
+    monkeypatch.setattr(preprocessing, "CHUNK", 2)
+    labels = ["ANNA", "LL", "TOM", "BAD", "D'ARC", "JO", "EVE"]
+    rows = [(f"I{i}.jpg", label) for i, label in enumerate(labels)]
+    data = {n: (b"garbage" if label == "BAD" else jpeg_bytes(seed=i)) for i, (n, label) in enumerate(rows)}
+    zip_path, _ = write_split(tmp_path / "raw", "train", rows, images=data)
+    frame = rows_for(rows)
+    whole = preprocessing.preprocess_split(str(zip_path), frame, str(tmp_path / "whole"), resize="crop", jobs=1)
+    csv_path = tmp_path / "rows.csv"
+    frame.to_csv(csv_path, index=False)
+    chunks, total = preprocessing.rows_in_chunks(csv_path, chunksize=3)
+    assert total == 7
+    streamed = preprocessing.preprocess_split(str(zip_path), chunks, str(tmp_path / "streamed"), resize="crop",
+                                              jobs=2, total=total)
+    assert streamed == whole and whole["skipped_examples"] == ["I3.jpg"] and whole["written"] == 6
+    for name in ("images.u8", "labels.npy", "index.csv"):
+        assert (tmp_path / "streamed" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -136,3 +137,66 @@ def test_append_beyond_capacity_is_refused(tmp_path):
             writer.append(images(2))
             writer.append(images(1))
     assert not (tmp_path / "s").exists() and not leftovers(tmp_path)
+
+
+def test_rows_streamed_with_add_rows_equal_rows_given_at_commit(tmp_path):
+    """Labels and index rows can be written a chunk at a time (flat memory for any split size)."""
+    texts = ["ANNA", "LL", "NA", "JEAN-PAUL", "D'ARC"]
+    with StoreWriter(tmp_path / "streamed") as writer:
+        for start, stop in ((0, 2), (2, 2), (2, 5)):  # an empty chunk too
+            writer.append(images(stop - start, start=start))
+            writer.add_rows(encode_many(texts[start:stop]), index(texts)[start:stop])
+        writer.commit(meta={"resize": "fit"})
+    with StoreWriter(tmp_path / "at_once", len(texts)) as writer:
+        writer.append(images(5))
+        writer.commit(encode_many(texts), index(texts), {"resize": "fit"})
+    streamed, at_once = open_store(tmp_path / "streamed"), open_store(tmp_path / "at_once")
+    np.testing.assert_array_equal(streamed.labels, at_once.labels)
+    assert streamed.labels.dtype == np.int16 and streamed.texts == texts and streamed.filenames == at_once.filenames
+    assert (tmp_path / "streamed" / "index.csv").read_bytes() == (tmp_path / "at_once" / "index.csv").read_bytes()
+    assert sorted(p.name for p in (tmp_path / "streamed").iterdir()) == ["images.u8", "index.csv", "labels.npy", "meta.json"]
+
+
+def test_rows_and_images_must_match_at_commit(tmp_path):
+    with pytest.raises(ValueError, match="2 rows, 3 images"):
+        with StoreWriter(tmp_path / "s") as writer:
+            writer.append(images(3))
+            writer.add_rows(encode_many(["A", "B"]), index(["A", "B"]))
+            writer.commit(meta={})
+    assert not (tmp_path / "s").exists() and not leftovers(tmp_path)
+
+
+def test_store_images_index_like_an_array_without_mapping_the_file(tmp_path):
+    """Rows are read on demand (pread), never memory-mapped: a mapped store's touched pages would
+    count in the process's memory and grow with the dataset over an epoch."""
+    texts = [f"N{'A' * (i % 5)}" for i in range(9)]
+    expected = np.stack([np.random.default_rng(i).integers(0, 256, (64, 256), dtype=np.uint8) for i in range(9)])
+    with StoreWriter(tmp_path / "s") as writer:
+        writer.append(expected)
+        writer.commit(encode_many(texts), index(texts), {})
+    store = open_store(tmp_path / "s")
+    pick = np.array([7, 2, 2, 3, 4, 0, 8])  # unsorted, repeated, with a consecutive run
+    np.testing.assert_array_equal(store.images[pick], expected[pick])
+    np.testing.assert_array_equal(store.images[-1], expected[-1])
+    np.testing.assert_array_equal(store.images[2:6], expected[2:6])
+    np.testing.assert_array_equal(store.images[np.arange(9) % 2 == 0], expected[::2])
+    np.testing.assert_array_equal(np.asarray(store.images), expected)
+    assert store.images[np.array([], dtype=np.int64)].shape == (0, 64, 256)
+    images_batch, labels_batch = gather(store, pick)
+    np.testing.assert_array_equal(images_batch, expected[pick])
+    np.testing.assert_array_equal(labels_batch, encode_many(texts)[pick])
+    with pytest.raises(IndexError):
+        store.images[np.array([9])]
+    maps = Path("/proc/self/maps")
+    if maps.exists():
+        assert str(tmp_path / "s" / IMAGES) not in maps.read_text()
+
+
+def test_truncated_image_file_is_reported(tmp_path):
+    with StoreWriter(tmp_path / "s") as writer:
+        writer.append(images(3))
+        writer.commit(encode_many(["A", "B", "C"]), index(["A", "B", "C"]), {})
+    with open(tmp_path / "s" / IMAGES, "r+b") as f:
+        f.truncate(64 * 256 * 2)
+    with pytest.raises(HwrError, match="shorter than 3 images; re-run preprocess"):
+        open_store(tmp_path / "s")

@@ -6,7 +6,9 @@ import logging
 import os
 import zipfile
 import zlib
+from collections.abc import Iterable, Iterator
 from multiprocessing import get_context
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,7 +20,8 @@ from hwr.images import HEIGHT, WIDTH, UndecodableImage, to_model_input
 from hwr.store import StoreWriter
 
 log = logging.getLogger(__name__)
-CHUNK = 256
+CHUNK = 256  # images per task sent to a worker
+ROWS_PER_CHUNK = 4096  # rows read from a CSV at a time (a small split is then one full chunk or more)
 
 _worker_file = None
 _worker_resize = "crop"
@@ -30,6 +33,13 @@ def _init_worker(zip_path: str, resize: str) -> None:
     # loads the zip's directory (about 600 bytes an entry) and its memory stays flat
     _worker_file = open(zip_path, "rb")
     _worker_resize = resize
+
+
+def _close_worker_file() -> None:
+    global _worker_file
+    if _worker_file is not None:
+        _worker_file.close()
+        _worker_file = None
 
 
 def _decode_chunk(entries: np.ndarray) -> tuple[np.ndarray, list[tuple[int, str]]]:
@@ -73,51 +83,74 @@ def resolve_jobs(jobs: int) -> int:
     return jobs if jobs > 0 else (os.cpu_count() or 1)
 
 
+def rows_in_chunks(csv_path: str | Path, chunksize: int = ROWS_PER_CHUNK) -> tuple[Iterator[pd.DataFrame], int]:
+    """A rows CSV (as the clean stage writes it) read lazily in chunks, and its number of rows:
+    ``preprocess_split`` then holds one chunk at a time, whatever the size of the split."""
+    with open(csv_path, "rb") as f:
+        total = max(0, sum(1 for _ in f) - 1)
+    return pd.read_csv(csv_path, dtype=str, keep_default_na=False, chunksize=chunksize), total
+
+
+def _blocks(rows: pd.DataFrame | Iterable[pd.DataFrame], size: int) -> Iterator[pd.DataFrame]:
+    """Rows in blocks of at most ``size``: whatever the caller's chunking, the work list of one
+    block is all that is ever queued to the workers."""
+    for frame in [rows] if isinstance(rows, pd.DataFrame) else rows:
+        for start in range(0, len(frame), size):
+            yield frame.iloc[start : start + size]
+
+
 def preprocess_split(
     zip_path: str,
-    rows: pd.DataFrame,
+    rows: pd.DataFrame | Iterable[pd.DataFrame],
     out_dir: str,
     *,
     resize: str = "crop",
     jobs: int = 0,
     desc: str = "preprocess",
+    total: int | None = None,
 ) -> dict:
     """Decode ``rows`` (FILENAME, IDENTITY, member [, offset, size, method]) from ``zip_path`` into
     a store at ``out_dir``.
 
-    Undecodable images are skipped and counted; the report names the first few."""
-    members = _locations(zip_path, rows)
-    chunks = [members[i : i + CHUNK] for i in range(0, len(members), CHUNK)]
-    jobs = min(resolve_jobs(jobs), max(1, len(chunks)))
-    kept = np.ones(len(members), bool)
-    skipped: list[dict] = []
-    with StoreWriter(out_dir, len(members)) as writer, tqdm(
-        total=len(members), desc=desc, unit="img", disable=None
-    ) as bar:
-        if jobs == 1:
-            _init_worker(zip_path, resize)
-            results = map(_decode_chunk, chunks)
-            pool = None
-        else:
-            pool = _context().Pool(jobs, initializer=_init_worker, initargs=(zip_path, resize))
-            results = pool.imap(_decode_chunk, chunks)
+    ``rows`` is a DataFrame, or an iterable of DataFrames (e.g. ``pd.read_csv(..., chunksize=)``):
+    then only one chunk of rows is in memory at a time, and memory stays flat however large the
+    split (``total``, when known, sizes the progress bar). Undecodable images are skipped and
+    counted; the report names the first few."""
+    if total is None and isinstance(rows, pd.DataFrame):
+        total = len(rows)
+    jobs = resolve_jobs(jobs)
+    n_rows, written, skipped = 0, 0, []
+    pool = None
+    with StoreWriter(out_dir) as writer, tqdm(total=total, desc=desc, unit="img", disable=None) as bar:
         try:
-            for chunk_no, (images, failures) in enumerate(results):
-                writer.append(images)
-                for position, reason in failures:
-                    row = chunk_no * CHUNK + position
-                    kept[row] = False
-                    skipped.append({"file": rows["FILENAME"].iloc[row], "reason": reason})
-                bar.update(len(images) + len(failures))
+            for block in _blocks(rows, CHUNK * jobs * 8):
+                locations = _locations(zip_path, block)
+                chunks = [locations[i : i + CHUNK] for i in range(0, len(locations), CHUNK)]
+                if pool is None and jobs > 1 and (len(chunks) > 1 or n_rows):
+                    pool = _context().Pool(jobs, initializer=_init_worker, initargs=(zip_path, resize))
+                elif pool is None and _worker_file is None:
+                    _init_worker(zip_path, resize)
+                results = pool.imap(_decode_chunk, chunks) if pool is not None else map(_decode_chunk, chunks)
+                kept = np.ones(len(block), bool)
+                for chunk_no, (images, failures) in enumerate(results):
+                    writer.append(images)
+                    for position, reason in failures:
+                        row = chunk_no * CHUNK + position
+                        kept[row] = False
+                        skipped.append({"file": block["FILENAME"].iloc[row], "reason": reason})
+                    bar.update(len(images) + len(failures))
+                good = block[kept]
+                writer.add_rows(encode_many(good["IDENTITY"].tolist()), good)
+                n_rows += len(block)
+                written += int(kept.sum())
+                del skipped[10:]  # a few examples are reported, the count is kept apart
         finally:
             if pool is not None:
                 pool.terminate()
-            elif _worker_file is not None:
-                _worker_file.close()
-        good = rows[kept].reset_index(drop=True)
-        labels = encode_many(good["IDENTITY"].tolist())
-        writer.commit(labels, good[["FILENAME", "IDENTITY"]], {"resize": resize, "source": str(zip_path)})
+            _close_worker_file()
+        writer.commit(meta={"resize": resize, "source": str(zip_path)})
+    n_skipped = n_rows - written
     for item in skipped[:5]:
         log.warning("%s: skipped %s: undecodable image (%s)", zip_path, item["file"], item["reason"])
-    return {"rows": len(rows), "written": int(kept.sum()), "skipped_undecodable": len(skipped),
+    return {"rows": n_rows, "written": written, "skipped_undecodable": n_skipped,
             "skipped_examples": [s["file"] for s in skipped[:10]]}

@@ -1,8 +1,8 @@
 """The on-disk tensor store of one split, and batch gathering from it.
 
 A store is a directory:
-- ``images.u8``: raw uint8 pixels, shape (N, 64, 256), memory-mapped (414k images are 6.8 GB on
-  disk and cost no RAM until touched; float32 would be 27 GB);
+- ``images.u8``: raw uint8 pixels, shape (N, 64, 256), read by row on demand (414k images are
+  6.8 GB on disk; float32 in RAM would be 27 GB);
 - ``labels.npy``: int16 (N, 24), symbol indices padded with -1;
 - ``index.csv``: FILENAME,IDENTITY of each row, in store order;
 - ``meta.json``: shape and provenance.
@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from hwr.alphabet import MAX_LABEL_LENGTH
 from hwr.errors import HwrError
 from hwr.images import HEIGHT, WIDTH
 
@@ -30,14 +31,82 @@ IMAGES = "images.u8"
 LABELS = "labels.npy"
 INDEX = "index.csv"
 META = "meta.json"
+INDEX_COLUMNS = ("FILENAME", "IDENTITY")
+_RAW_LABELS = "labels.i16"  # streamed label rows, turned into labels.npy on commit
+
+
+class StoreImages:
+    """A store's (N, 64, 256) uint8 images, indexed like an array and read from the file on demand.
+
+    Rows are read with ``pread`` (runs of consecutive rows in one call), not through a memory map:
+    a mapped file's pages count in the process's resident memory once touched, together with the
+    kernel's read-around of their neighbours, so over an epoch of random batches a memmap's RSS grows
+    towards the store's size (6.8 GB at 414k images). Read this way they stay in the page cache,
+    outside the process, and the process's memory does not grow with the dataset."""
+
+    def __init__(self, path: Path, count: int):
+        self.path = Path(path)
+        self.shape = (count, HEIGHT, WIDTH)
+        self.dtype = np.dtype(np.uint8)
+        self._fd: int | None = None
+        self._pid = None
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def _descriptor(self) -> int:
+        if self._fd is None or self._pid != os.getpid():  # a forked child opens its own
+            self._fd, self._pid = os.open(self.path, os.O_RDONLY), os.getpid()
+        return self._fd
+
+    def __getitem__(self, key) -> np.ndarray:
+        if isinstance(key, (int, np.integer)):
+            return self[np.array([key])][0]
+        if isinstance(key, slice):
+            key = np.arange(*key.indices(len(self)))
+        indices = np.asarray(key)
+        if indices.dtype == bool:
+            indices = np.flatnonzero(indices)
+        indices = indices.astype(np.int64, copy=False).reshape(-1)
+        n = len(self)
+        indices = np.where(indices < 0, indices + n, indices)
+        if len(indices) and (indices.min() < 0 or indices.max() >= n):
+            raise IndexError(f"{self.path}: row index out of range for {n} images")
+        order = np.argsort(indices, kind="stable")  # read front to back
+        rows = indices[order]
+        buffer = np.empty((len(rows), HEIGHT, WIDTH), np.uint8)
+        row_bytes = HEIGHT * WIDTH
+        starts = np.flatnonzero(np.diff(rows, prepend=-2) != 1)  # where a run of consecutive rows begins
+        ends = np.append(starts[1:], len(rows))
+        fd = self._descriptor() if len(rows) else None
+        for start, end in zip(starts.tolist(), ends.tolist()):
+            view = memoryview(buffer[start:end]).cast("B")
+            got = os.preadv(fd, [view], int(rows[start]) * row_bytes)
+            if got != len(view):
+                raise HwrError(f"{self.path}: truncated store (short read at row {rows[start]}); re-run preprocess")
+        out = np.empty_like(buffer)
+        out[order] = buffer
+        return out
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        whole = self[np.arange(len(self))]
+        return whole if dtype is None else whole.astype(dtype)
+
+    def close(self) -> None:
+        if self._fd is not None and self._pid == os.getpid():
+            os.close(self._fd)
+        self._fd = None
+
+    def __del__(self):
+        self.close()
 
 
 @dataclass
 class Store:
-    """A split loaded for reading: images are a read-only memmap."""
+    """A split loaded for reading."""
 
     path: Path
-    images: np.ndarray  # (N, 64, 256) uint8 memmap
+    images: StoreImages  # (N, 64, 256) uint8, read on demand
     labels: np.ndarray  # (N, 24) int16
     texts: list[str]
     filenames: list[str]
@@ -54,11 +123,9 @@ def open_store(path: str | Path) -> Store:
         raise HwrError(f"{path}: no preprocessed split here; run `dvc repro preprocess` first")
     meta = json.loads(meta_path.read_text())
     n = int(meta["count"])
-    images = (
-        np.memmap(path / IMAGES, dtype=np.uint8, mode="r", shape=(n, HEIGHT, WIDTH))
-        if n
-        else np.zeros((0, HEIGHT, WIDTH), np.uint8)
-    )
+    if (path / IMAGES).stat().st_size < n * HEIGHT * WIDTH:
+        raise HwrError(f"{path}: {IMAGES} is shorter than {n} images; re-run preprocess")
+    images = StoreImages(path / IMAGES, n)
     labels = np.load(path / LABELS)
     index = pd.read_csv(path / INDEX, dtype=str, keep_default_na=False)
     if len(labels) != n or len(index) != n:
@@ -69,42 +136,66 @@ def open_store(path: str | Path) -> Store:
 class StoreWriter:
     """Writes a store into a temporary directory; ``commit`` renames it into place.
 
-    Images are appended in order with plain sequential file writes (at most ``capacity`` rows);
-    skipped images leave no gap. Not a writable memmap: its written pages would stay mapped into
-    this process until it ends, so its resident memory would grow with the store (6.8 GB at 414k
-    images); written through ``write`` they are ordinary page cache, outside the process.
+    Images are appended in order with plain sequential file writes (at most ``capacity`` rows,
+    when given); skipped images leave no gap. Not a writable memmap: its written pages would stay
+    mapped into this process until it ends, so its resident memory would grow with the store
+    (6.8 GB at 414k images); written through ``write`` they are ordinary page cache, outside the
+    process. Labels and index rows can be streamed the same way (``add_rows``), so a writer's
+    memory does not grow with the number of rows; or given all at once to ``commit``.
     """
 
-    def __init__(self, path: str | Path, capacity: int):
+    def __init__(self, path: str | Path, capacity: int | None = None):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", dir=self.path.parent))
         self.capacity = capacity
-        self.count = 0
+        self.count = 0  # images written
+        self.rows = 0  # labels and index rows written
         self._file = open(self.tmp / IMAGES, "wb")
+        self._labels = open(self.tmp / _RAW_LABELS, "wb")
+        self._index = open(self.tmp / INDEX, "w", newline="", encoding="utf-8")
+        self._index.write(",".join(INDEX_COLUMNS) + "\n")
 
     def append(self, images: np.ndarray) -> None:
         k = len(images)
         if k:
-            if self.count + k > self.capacity or images.shape[1:] != (HEIGHT, WIDTH):
+            if (self.capacity is not None and self.count + k > self.capacity) or images.shape[1:] != (HEIGHT, WIDTH):
                 raise ValueError(f"cannot append {images.shape} images: capacity {self.capacity}, "
                                  f"{self.count} written, rows must be {HEIGHT}x{WIDTH}")
             self._file.write(np.ascontiguousarray(images, dtype=np.uint8).data)
             self.count += k
 
-    def commit(self, labels: np.ndarray, index: pd.DataFrame, meta: dict) -> None:
-        if len(labels) != self.count or len(index) != self.count:
-            raise ValueError("labels and index must match the images written")
-        self._file.close()
-        np.save(self.tmp / LABELS, labels.astype(np.int16))
-        index.to_csv(self.tmp / INDEX, index=False)
-        (self.tmp / META).write_text(json.dumps({**meta, "count": self.count, "shape": [self.count, HEIGHT, WIDTH]}, indent=2))
+    def add_rows(self, labels: np.ndarray, index: pd.DataFrame) -> None:
+        """Append encoded labels (k, 24) and their FILENAME, IDENTITY rows, in image order."""
+        if len(labels) != len(index) or labels.ndim != 2 or labels.shape[1] != MAX_LABEL_LENGTH:
+            raise ValueError(f"labels {labels.shape} and {len(index)} index rows do not match")
+        self._labels.write(np.ascontiguousarray(labels, dtype="<i2").data)
+        index[list(INDEX_COLUMNS)].to_csv(self._index, header=False, index=False)
+        self.rows += len(labels)
+
+    def commit(self, labels: np.ndarray | None = None, index: pd.DataFrame | None = None,
+               meta: dict | None = None) -> None:
+        if labels is not None or index is not None:
+            self.add_rows(labels, index)
+        if self.rows != self.count:
+            raise ValueError(f"labels and index must match the images written ({self.rows} rows, {self.count} images)")
+        for f in (self._file, self._labels, self._index):
+            f.close()
+        # labels.npy = a header for (rows, 24) int16, then the streamed bytes as they are
+        with open(self.tmp / LABELS, "wb") as out, open(self.tmp / _RAW_LABELS, "rb") as raw:
+            np.lib.format.write_array_header_1_0(
+                out, {"descr": "<i2", "fortran_order": False, "shape": (self.rows, MAX_LABEL_LENGTH)})
+            shutil.copyfileobj(raw, out)
+        (self.tmp / _RAW_LABELS).unlink()
+        (self.tmp / META).write_text(json.dumps({**(meta or {}), "count": self.count,
+                                                 "shape": [self.count, HEIGHT, WIDTH]}, indent=2))
         if self.path.exists():
             shutil.rmtree(self.path)
         os.replace(self.tmp, self.path)
 
     def abort(self) -> None:
-        self._file.close()
+        for f in (self._file, self._labels, self._index):
+            f.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def __enter__(self):
@@ -117,12 +208,5 @@ class StoreWriter:
 
 
 def gather(store: Store, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A batch by index array: images (B, 64, 256) uint8 and labels (B, 24).
-
-    Indices are sorted before reading so the memmap is read front to back (page-cache friendly),
-    then put back in the requested order."""
-    order = np.argsort(indices, kind="stable")
-    sorted_idx = indices[order]
-    images = np.empty((len(indices), HEIGHT, WIDTH), np.uint8)
-    images[order] = store.images[sorted_idx]
-    return images, store.labels[indices]
+    """A batch by index array: images (B, 64, 256) uint8 and labels (B, 24), in the order asked."""
+    return store.images[indices], store.labels[indices]
