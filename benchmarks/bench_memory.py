@@ -9,7 +9,8 @@ Each measurement runs in its own child process and reports its peak resident set
 with its parent, and, sampled, the largest worker's private memory from /proc/PID/smaps_rollup).
 
 * preprocess: what stages/preprocess.py does for a split: its rows CSV (FILENAME, IDENTITY,
-  member; random labels) read in chunks, into ``hwr.preprocessing.preprocess_split`` (all cores) into a store;
+  member; random labels) read in chunks and decoded by ``hwr.preprocessing.preprocess_split``
+  (all cores) into a store;
 * train: ``hwr.store.open_store`` of that store, the index arrays ``hwr.training.train`` makes
   (subset = all images, probe sample), then a few steps of its inner loop (batch 128).
 

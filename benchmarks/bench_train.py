@@ -202,14 +202,14 @@ def main(argv=None) -> list[dict]:
                              "ratio": r})
 
         print(f"\ncompute limit: {precision_name(matmul_dtype)} matmul {gflops:.1f} GFLOP/s (2 threads) / "
-              f"{C.GFLOP_PER_TRAIN_IMAGE_GRU} "
-              f"GFLOP per GRU training image = {limit:.1f} img/s")
+              f"{C.GFLOP_PER_TRAIN_IMAGE_GRU} GFLOP per GRU training image = {limit:.1f} img/s")
         if "gru" in results:
             pct = 100 * results["gru"]["images_per_s"] / limit
             print(f"GRU project path: {results['gru']['images_per_s']:.2f} img/s = {pct:.0f} % of that limit")
             rows.append({"bench": "train", "what": "GRU project vs compute limit", "baseline": limit,
                          "project": results["gru"]["images_per_s"], "unit": "img/s", "ratio":
-                         results["gru"]["images_per_s"] / limit, "note": f"{precision_name(matmul_dtype)} matmul {gflops:.0f} GFLOP/s"})
+                         results["gru"]["images_per_s"] / limit,
+                         "note": f"{precision_name(matmul_dtype)} matmul {gflops:.0f} GFLOP/s"})
     C.write_summary(args.summary, rows)
     return rows
 

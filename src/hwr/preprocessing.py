@@ -120,17 +120,17 @@ def preprocess_split(
         total = len(rows)
     jobs = resolve_jobs(jobs)
     n_rows, written, skipped = 0, 0, []
-    pool = None
     with StoreWriter(out_dir) as writer, tqdm(total=total, desc=desc, unit="img", disable=None) as bar:
+        if jobs == 1:
+            _init_worker(zip_path, resize)
+            pool, decode = None, lambda chunks: map(_decode_chunk, chunks)  # noqa: E731
+        else:
+            pool = _context().Pool(jobs, initializer=_init_worker, initargs=(zip_path, resize))
+            decode = lambda chunks: pool.imap(_decode_chunk, chunks)  # noqa: E731
         try:
             for block in _blocks(rows, CHUNK * jobs * 8):
                 locations = _locations(zip_path, block)
-                chunks = [locations[i : i + CHUNK] for i in range(0, len(locations), CHUNK)]
-                if pool is None and jobs > 1 and (len(chunks) > 1 or n_rows):
-                    pool = _context().Pool(jobs, initializer=_init_worker, initargs=(zip_path, resize))
-                elif pool is None and _worker_file is None:
-                    _init_worker(zip_path, resize)
-                results = pool.imap(_decode_chunk, chunks) if pool is not None else map(_decode_chunk, chunks)
+                results = decode([locations[i : i + CHUNK] for i in range(0, len(locations), CHUNK)])
                 kept = np.ones(len(block), bool)
                 for chunk_no, (images, failures) in enumerate(results):
                     writer.append(images)
