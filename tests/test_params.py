@@ -57,6 +57,8 @@ def test_rnn_foo():
     ({"synth": {"jobs": -1}}, "synth.jobs"),
     ({"clean": {"max_length": 0}}, "clean.max_length"),
     ({"clean": {"max_length": 30}}, "clean.max_length"),
+    ({"train": {"clip": -1.0}}, "train.clip"),
+    ({"train": {"clip": "yes"}}, "train.clip"),
 ])
 def test_impossible_numbers(raw, key):
     assert key in error_of(raw)

@@ -2,7 +2,11 @@ import numpy as np
 import pytest
 
 from hwr.params import SubsetParams, TrainParams
-from hwr.training import Plan, fingerprint, lr_at, select
+import torch
+
+from hwr.inference import ctc_loss_fn
+from hwr.model import CRNN
+from hwr.training import Plan, fingerprint, lr_at, select, train_step
 
 
 def test_select_is_seeded_sorted_and_nested():
@@ -41,3 +45,19 @@ def test_fingerprint_changes_with_plan_params_and_data():
     assert base != fingerprint(Plan("lstm", "first", 10, 5), params, idx)
     assert base != fingerprint(plan, TrainParams(lr=0.5, subsets=params.subsets), idx)
     assert base != fingerprint(plan, params, np.arange(1, 11))
+
+
+@pytest.mark.parametrize("clip", [0.0, 1e-3])
+def test_train_step_clips_the_gradient_norm(clip):
+    torch.manual_seed(0)
+    model = CRNN("gru")
+    optimiser = torch.optim.SGD(model.parameters(), lr=0.0)  # lr 0: the step leaves grads to inspect
+    scaler = torch.amp.GradScaler("cpu", enabled=False)
+    x = torch.randint(0, 256, (2, 64, 256), dtype=torch.uint8)
+    y = torch.tensor([[1, 2, 3, -1], [4, 5, -1, -1]])
+    train_step(model, optimiser, scaler, ctc_loss_fn(), x, y, torch.device("cpu"), None, clip)
+    norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in model.parameters()])).item()
+    if clip:
+        assert norm == pytest.approx(clip, rel=1e-3)
+    else:
+        assert norm > 1e-2  # an untouched CTC gradient is far larger than the clip above

@@ -72,6 +72,7 @@ class TrainParams:
     eval_batch_size: int = 256
     train_eval_size: int = 2048
     augment: bool = False
+    clip: float = 0.0
     subsets: dict = field(
         default_factory=lambda: {
             "first": SubsetParams(64000, 6400),
@@ -156,6 +157,8 @@ def _validate(p: Params) -> None:
             or not 0 <= t.warmup_fraction < 1:
         _fail("train.warmup_fraction", t.warmup_fraction, "expected 0 <= value < 1")
     _check_choice("train.precision", t.precision, PRECISIONS)
+    if isinstance(t.clip, bool) or not isinstance(t.clip, (int, float)) or not t.clip >= 0:
+        _fail("train.clip", t.clip, "expected a number >= 0 (0 = no gradient clipping)")
     _check_int("train.seed", t.seed, 0)
     _check_int("train.eval_batch_size", t.eval_batch_size, 1)
     _check_int("train.train_eval_size", t.train_eval_size, 0)

@@ -86,13 +86,19 @@ def fingerprint(plan: Plan, params: TrainParams, train_idx: np.ndarray) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def train_step(model, optimiser, scaler, loss_fn, x, y, device, dtype) -> torch.Tensor:
-    """One optimiser step on a batch; returns the (undetached) CTC loss."""
+def train_step(model, optimiser, scaler, loss_fn, x, y, device, dtype, clip: float = 0.0) -> torch.Tensor:
+    """One optimiser step on a batch; returns the (undetached) CTC loss.
+
+    ``clip`` > 0 rescales the gradient to at most that global norm: CTC's occasional large
+    gradients otherwise knock the LSTM back into emitting only blanks."""
     with autocast(device, dtype):
         log_probs = model(x)
     loss = ctc_loss(loss_fn, log_probs, y)
     optimiser.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()
+    if clip > 0:
+        scaler.unscale_(optimiser)  # clip the true gradient, not the fp16-scaled one
+        torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
     scaler.step(optimiser)
     scaler.update()
     return loss
@@ -180,7 +186,7 @@ def train(plan: Plan, params: TrainParams, train_store: Store, val_store: Store,
                 x = augmentation.augment_batch(x, _generator(params.seed, epoch, step, ddp.rank))
             for group in optimiser.param_groups:
                 group["lr"] = lr_at(epoch * steps_per_epoch + step, total_steps, params)
-            loss = train_step(model, optimiser, scaler, loss_fn, x, y, device, dtype)
+            loss = train_step(model, optimiser, scaler, loss_fn, x, y, device, dtype, params.clip)
             loss_sum += loss.detach().double().cpu() * len(batch)
             if step % 10 == 0:
                 bar.set_postfix(loss=f"{loss.item():.3f}")
