@@ -177,6 +177,7 @@ def main(argv=None) -> list[dict]:
             alloc_rnns = args.rnn if args.alloc_rnn == "all" else []
         else:
             alloc_rnns = [args.alloc_rnn] if args.alloc_rnn in args.rnn else args.rnn[:1]
+        best_alloc = {}
         if alloc_rnns:
             print("\nallocators (project path, each in a fresh process; ratio vs glibc malloc in a fresh process):")
         for rnn in alloc_rnns:
@@ -196,6 +197,8 @@ def main(argv=None) -> list[dict]:
                           f"{res.get('allocator')}); skipped")
                     continue
                 r = C.ratio(res["images_per_s"], glibc["images_per_s"])
+                if res["images_per_s"] > best_alloc.get(rnn, (None, 0.0))[1]:
+                    best_alloc[rnn] = (name, res["images_per_s"])
                 print(f"  {rnn} {name:8}: {res['images_per_s']:8.2f} img/s  ({r:.2f}x glibc)  [{lib}]", flush=True)
                 rows.append({"bench": "train", "what": f"{rnn} train img/s, {name} vs glibc",
                              "baseline": glibc["images_per_s"], "project": res["images_per_s"], "unit": "img/s",
@@ -210,6 +213,12 @@ def main(argv=None) -> list[dict]:
                          "project": results["gru"]["images_per_s"], "unit": "img/s", "ratio":
                          results["gru"]["images_per_s"] / limit,
                          "note": f"{precision_name(matmul_dtype)} matmul {gflops:.0f} GFLOP/s"})
+        for rnn, (name, rate) in best_alloc.items():  # as the train stage runs when the library is installed
+            base = next(r["baseline"] for r in rows if r["what"].startswith(f"{rnn} train img/s (batch"))
+            print(f"{rnn.upper()} project path with {name}: {rate:.2f} img/s = {C.ratio(rate, base):.2f}x the baseline"
+                  + (f", {100 * rate / limit:.0f} % of the limit" if rnn == "gru" else ""))
+            rows.append({"bench": "train", "what": f"{rnn} train img/s (batch {args.batch}), {name}",
+                         "baseline": base, "project": rate, "unit": "img/s", "ratio": C.ratio(rate, base)})
     C.write_summary(args.summary, rows)
     return rows
 

@@ -27,4 +27,4 @@ def main(params):
 
 
 if __name__ == "__main__":
-    run(main)
+    run(main, fast_allocator=True)
