@@ -234,6 +234,23 @@ def run_child(script: Path, args: list[str], *, env_extra: dict | None = None, t
     return json.loads(lines[-1])
 
 
+def allocator_runs(script: Path, args: list[str]):
+    """``script args`` in a fresh process with each installed allocator preloaded, in turn.
+
+    Yields (name, result, library) for those that took effect; prints why the others are skipped."""
+    for name in ALLOCATORS:
+        lib = find_allocator(name)
+        if lib is None:
+            print(f"  {name}: skipped, library not found (apt-get install "
+                  f"{'libjemalloc2' if name == 'jemalloc' else 'libtcmalloc-minimal4'})")
+            continue
+        result = run_child(script, args, env_extra={"LD_PRELOAD": str(lib)})
+        if result.get("allocator") != name:
+            print(f"  {name}: LD_PRELOAD={lib} did not take effect (allocator seen: {result.get('allocator')}); skipped")
+            continue
+        yield name, result, lib
+
+
 def write_summary(path: str | None, rows: list[dict]) -> None:
     """Rows for run_all's table: {bench, what, baseline, project, unit, ratio, note}."""
     if path:

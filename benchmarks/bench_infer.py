@@ -180,15 +180,7 @@ def main(argv=None) -> list[dict]:
         child_args = ["--child", "--store", str(tmp / "store"), "--rnn", args.rnn, "--batch", str(args.batch)]
         glibc = C.run_child(Path(__file__), child_args)
         print(f"  glibc malloc: {glibc['images_per_s']:8.2f} img/s  ({C.ratio(glibc['images_per_s'], base):.2f}x)")
-        for name in C.ALLOCATORS:
-            lib = C.find_allocator(name)
-            if lib is None:
-                print(f"  {name}: skipped, library not found")
-                continue
-            res = C.run_child(Path(__file__), child_args, env_extra={"LD_PRELOAD": str(lib)})
-            if res.get("allocator") != name:
-                print(f"  {name}: LD_PRELOAD={lib} did not take effect; skipped")
-                continue
+        for name, res, lib in C.allocator_runs(Path(__file__), child_args):
             r = C.ratio(res["images_per_s"], base)
             print(f"  {name:8}: {res['images_per_s']:8.2f} img/s  ({r:.2f}x the baseline)  [{lib}]", flush=True)
             rows.append({"bench": "infer", "what": f"{args.rnn} inference img/s (batch {args.batch}), {name}",

@@ -185,17 +185,7 @@ def main(argv=None) -> list[dict]:
                           "--steps", str(args.steps), "--warmup", str(args.warmup)]
             glibc = C.run_child(Path(__file__), child_args)
             print(f"  {rnn} glibc malloc: {glibc['images_per_s']:8.2f} img/s", flush=True)
-            for name in C.ALLOCATORS:
-                lib = C.find_allocator(name)
-                if lib is None:
-                    print(f"  {rnn} {name}: skipped, library not found (apt-get install "
-                          f"{'libjemalloc2' if name == 'jemalloc' else 'libtcmalloc-minimal4'})")
-                    continue
-                res = C.run_child(Path(__file__), child_args, env_extra={"LD_PRELOAD": str(lib)})
-                if res.get("allocator") != name:
-                    print(f"  {rnn} {name}: LD_PRELOAD={lib} did not take effect (allocator seen: "
-                          f"{res.get('allocator')}); skipped")
-                    continue
+            for name, res, lib in C.allocator_runs(Path(__file__), child_args):
                 r = C.ratio(res["images_per_s"], glibc["images_per_s"])
                 if res["images_per_s"] > best_alloc.get(rnn, (None, 0.0))[1]:
                     best_alloc[rnn] = (name, res["images_per_s"])

@@ -10,7 +10,8 @@ compared on the same axis (images seen), whatever the device.
 
 Set-ups are dicts over: rnn, batch_size, lr, schedule (onecycle | constant), warmup_fraction,
 clip (max gradient norm, 0 = off), augment, curriculum (sort the first N images by label length),
-train_size (distinct training images; the rest of the budget is further epochs), precision, seed.
+train_size (distinct training images; the rest of the budget is further epochs), precision, seed,
+forget_bias (the LSTM's initial forget-gate bias; the model's default is 1), beta2 (Adam's).
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ from hwr.store import gather, open_store
 from hwr.training import lr_at, select
 
 BASE = {"rnn": "gru", "batch_size": 16, "lr": 0.002, "schedule": "onecycle", "warmup_fraction": 0.05,
-        "clip": 0.0, "augment": False, "curriculum": 0, "train_size": 0, "precision": "fp32", "seed": 0}
+        "clip": 0.0, "augment": False, "curriculum": 0, "train_size": 0, "precision": "fp32", "seed": 0,
+        "forget_bias": 1.0, "beta2": 0.999}
 
 GRIDS = {
     "default": [
@@ -71,7 +73,12 @@ def run(setup: dict, train_store, val_store, images: int, every: int, device, lo
     val_idx = np.arange(len(val_store))
     lengths = (train_store.labels >= 0).sum(axis=1)
     model = CRNN(cfg["rnn"]).to(device).to(memory_format=torch.channels_last)
-    optimiser = torch.optim.Adam(model.parameters(), lr=cfg["lr"])
+    if cfg["rnn"] == "lstm":
+        hidden = model.rnn.hidden_size
+        for name, weight in model.rnn.named_parameters():
+            if name.startswith("bias_ih"):
+                weight.data[hidden : 2 * hidden] = cfg["forget_bias"]  # gates i, f, g, o
+    optimiser = torch.optim.Adam(model.parameters(), lr=cfg["lr"], betas=(0.9, cfg["beta2"]))
     loss_fn = ctc_loss_fn()
     bs = cfg["batch_size"]
     total = math.ceil(images / bs)
