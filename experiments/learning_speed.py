@@ -27,13 +27,13 @@ import numpy as np
 import torch
 
 from hwr.augment import augment_batch
-from hwr.inference import ctc_loss, ctc_loss_fn, recognise, to_device
+from hwr.inference import ctc_loss_fn, recognise, to_device
 from hwr.metrics import summarise
 from hwr.model import CRNN
 from hwr.params import TrainParams
-from hwr.runtime import autocast, resolve_precision
+from hwr.runtime import resolve_precision
 from hwr.store import gather, open_store
-from hwr.training import lr_at, select
+from hwr.training import lr_at, select, train_step
 
 BASE = {"rnn": "gru", "batch_size": 16, "lr": 0.002, "schedule": "onecycle", "warmup_fraction": 0.05,
         "clip": 0.0, "augment": False, "curriculum": 0, "train_size": 0, "precision": "fp32", "seed": 0,
@@ -79,6 +79,7 @@ def run(setup: dict, train_store, val_store, images: int, every: int, device, lo
             if name.startswith("bias_ih"):
                 weight.data[hidden : 2 * hidden] = cfg["forget_bias"]  # gates i, f, g, o
     optimiser = torch.optim.Adam(model.parameters(), lr=cfg["lr"], betas=(0.9, cfg["beta2"]))
+    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
     loss_fn = ctc_loss_fn()
     bs = cfg["batch_size"]
     total = math.ceil(images / bs)
@@ -104,14 +105,7 @@ def run(setup: dict, train_store, val_store, images: int, every: int, device, lo
                 x = augment_batch(x, gen)
             for group in optimiser.param_groups:
                 group["lr"] = lr_at(step, total, schedule)
-            with autocast(device, dtype):
-                log_probs = model(x)
-            loss = ctc_loss(loss_fn, log_probs, y)
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg["clip"]:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["clip"])
-            optimiser.step()
+            loss = train_step(model, optimiser, scaler, loss_fn, x, y, device, dtype, cfg["clip"])
             value = loss.item()
             train_seconds += time.perf_counter() - t0
             loss_ema = value if loss_ema is None else 0.9 * loss_ema + 0.1 * value
