@@ -11,7 +11,9 @@ Throughput (batch 256, the evaluate stage's batch size; the first batch is an un
   ``DataLoader(num_workers=0)``, greedy CTC decoding;
 * project: images preprocessed once into the uint8 store (not timed; see bench_preprocess.py), then
   ``hwr.inference.recognise`` with the model in channels_last and the precision
-  ``resolve_precision('auto', device)`` picks.
+  ``resolve_precision('auto', device)`` picks; then again in fresh processes with glibc malloc and
+  with each installed allocator preloaded (tcmalloc / jemalloc), as the evaluate and compare stages
+  run when one is installed.
 
 Latency per image (median over --latency-n image files, model loaded once, a few warm-up images):
 * project: the ``hwr predict`` path: read the file -> ``hwr.images.to_model_input`` -> model (as
