@@ -52,8 +52,9 @@ def concat(stores_with_repeats, out: Path):
     with StoreWriter(out, total) as writer:
         labels, index = [], []
         for store, repeat in stores_with_repeats:
+            images = np.asarray(store.images)  # read once, written ``repeat`` times
             for _ in range(repeat):
-                writer.append(np.asarray(store.images))
+                writer.append(images)
                 labels.append(store.labels)
                 index.append(pd.DataFrame({"FILENAME": store.filenames, "IDENTITY": store.texts}))
         writer.commit(np.concatenate(labels), pd.concat(index, ignore_index=True), dict(stores_with_repeats[0][0].meta))
