@@ -61,6 +61,7 @@ class Dist:
     rank: int = 0
     local_rank: int = 0
     world: int = 1
+    use_cuda: bool = True  # a GPU when one is present; False when processes outnumber GPUs
 
     @property
     def master(self) -> bool:
@@ -68,22 +69,39 @@ class Dist:
 
 
 def setup_distributed() -> Dist:
-    """Join the process group when started by torchrun (WORLD_SIZE > 1): gloo on CPU, nccl on CUDA."""
+    """Join the process group when started by torchrun (WORLD_SIZE > 1): nccl with one GPU per
+    process, else gloo on CPU (also when a machine has fewer GPUs than processes)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return Dist()
-    if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    if torch.cuda.is_available():
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", world))
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    on_gpu = gpus >= local_world
+    if gpus and not on_gpu and local_rank == 0:
+        log.warning("%d processes on this machine but %d GPU(s): training on CPU with gloo; "
+                    "start one process per GPU (torchrun --nproc_per_node %d) to train on the GPUs",
+                    local_world, gpus, gpus)
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if on_gpu else "gloo")
+    if on_gpu:
         torch.cuda.set_device(local_rank)
-    return Dist(dist.get_rank(), local_rank, dist.get_world_size())
+    return Dist(dist.get_rank(), local_rank, dist.get_world_size(), use_cuda=on_gpu)
 
 
 def pick_device(ddp: Dist) -> torch.device:
-    if torch.cuda.is_available():
+    if ddp.use_cuda and torch.cuda.is_available():
         return torch.device("cuda", ddp.local_rank)
     return torch.device("cpu")
+
+
+def make_deterministic(device: torch.device) -> None:
+    """Same params and seed, same weights: on CUDA, cuDNN's deterministic algorithms and a fixed
+    cuBLAS workspace (CPU kernels are deterministic already; CTC runs on the CPU, see ctc_loss)."""
+    if device.type == "cuda":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
 
 
 def configure_threads(ddp: Dist) -> int:

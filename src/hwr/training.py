@@ -26,7 +26,8 @@ from hwr.inference import ctc_loss, ctc_loss_fn, recognise, to_device
 from hwr.metrics import summarise
 from hwr.model import CRNN, count_parameters
 from hwr.params import TrainParams
-from hwr.runtime import autocast, configure_threads, pick_device, precision_name, resolve_precision, setup_distributed
+from hwr.runtime import (autocast, configure_threads, make_deterministic, pick_device, precision_name,
+                         resolve_precision, setup_distributed)
 from hwr.store import Store, gather
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,7 @@ def train(plan: Plan, params: TrainParams, train_store: Store, val_store: Store,
     """Train one model; returns (and writes, on rank 0) its summary. ``live_dir=None``: no dvclive log."""
     ddp = setup_distributed()
     device = pick_device(ddp)
+    make_deterministic(device)
     threads = configure_threads(ddp)
     dtype = resolve_precision(params.precision, device)
     torch.manual_seed(params.seed)
