@@ -235,7 +235,8 @@ def run_child(script: Path, args: list[str], *, env_extra: dict | None = None, t
 
 
 def allocator_runs(script: Path, args: list[str]):
-    """``script args`` in a fresh process with each installed allocator preloaded, in turn.
+    """``script args`` in a fresh process with each installed allocator preloaded, in turn, then
+    with glibc malloc keeping freed memory (GLIBC_KEEP_MEMORY in stages/common.py).
 
     Yields (name, result, library) for those that took effect; prints why the others are skipped."""
     for name in ALLOCATORS:
@@ -249,6 +250,11 @@ def allocator_runs(script: Path, args: list[str]):
             print(f"  {name}: LD_PRELOAD={lib} did not take effect (allocator seen: {result.get('allocator')}); skipped")
             continue
         yield name, result, lib
+    if platform.libc_ver()[0] == "glibc":  # what the stages use when neither library is installed
+        sys.path.insert(0, str(REPO / "stages"))
+        from common import GLIBC_KEEP_MEMORY  # stages/common.py
+
+        yield "glibc-keep", run_child(script, args, env_extra={"GLIBC_TUNABLES": GLIBC_KEEP_MEMORY}), "GLIBC_TUNABLES"
 
 
 def write_summary(path: str | None, rows: list[dict]) -> None:
