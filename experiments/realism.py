@@ -72,6 +72,7 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=0.002)
     ap.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
                     help="random slant / scale / shift on the fly (slows leaving CTC's all-blank phase)")
+    ap.add_argument("--seed", type=int, default=0, help="training seed (initial weights, batch order)")
     ap.add_argument("--runs", default="synthetic,real,mixed")
     ap.add_argument("--work", help="work folder (default: a temporary one)")
     args = ap.parse_args()
@@ -102,7 +103,7 @@ def main() -> None:
         epochs = max(1, math.ceil(args.images_seen / len(train_store)))
         size = min(len(train_store), args.images_seen // epochs)
         params = TrainParams(batch_size=args.batch_size, lr=args.lr, epochs=epochs, schedule="onecycle",
-                             augment=args.augment, train_eval_size=min(256, size), eval_batch_size=150)
+                             augment=args.augment, seed=args.seed, train_eval_size=min(256, size), eval_batch_size=150)
         started = time.perf_counter()
         run = work / "runs" / name
         summary = train(Plan(args.rnn, name, size, len(real_val)), params, train_store, real_val,
@@ -114,7 +115,7 @@ def main() -> None:
                          "real_test_cer": round(metrics["cer"], 4),
                          "best_epoch": summary["best_epoch"], "minutes": round((time.perf_counter() - started) / 60, 1)}
         print(json.dumps({name: results[name]}), flush=True)
-    print(f"\nrnn={args.rnn} resize={args.resize} batch={args.batch_size} lr={args.lr} (one-cycle, "
+    print(f"\nrnn={args.rnn} resize={args.resize} batch={args.batch_size} lr={args.lr} seed={args.seed} (one-cycle, "
           f"{'augmented' if args.augment else 'no augmentation'}); "
           f"{len(real_test)} real test images; mixed = real x{repeat} + {len(synth_train)} synthetic")
     print("| training data | images seen | real test word accuracy | real test CER |\n|---|---:|---:|---:|")

@@ -10,8 +10,9 @@ from hwr.alphabet import BLANK
 from hwr.inference import ctc_loss, ctc_loss_fn
 
 
-def test_a_plain_run_uses_a_gpu_when_present():
-    ddp = runtime.setup_distributed()  # WORLD_SIZE unset: no process group
+def test_a_plain_run_uses_a_gpu_when_present(monkeypatch):
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    ddp = runtime.setup_distributed()  # not started by torchrun: no process group
     assert ddp.world == 1 and ddp.master
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert runtime.pick_device(ddp).type == expected
