@@ -103,7 +103,8 @@ def main() -> None:
         epochs = max(1, math.ceil(args.images_seen / len(train_store)))
         size = min(len(train_store), args.images_seen // epochs)
         params = TrainParams(batch_size=args.batch_size, lr=args.lr, epochs=epochs, schedule="onecycle",
-                             augment=args.augment, seed=args.seed, train_eval_size=min(256, size), eval_batch_size=150)
+                             augment=args.augment, seed=args.seed, train_eval_size=min(256, size),
+                             eval_batch_size=150)
         started = time.perf_counter()
         run = work / "runs" / name
         summary = train(Plan(args.rnn, name, size, len(real_val)), params, train_store, real_val,

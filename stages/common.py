@@ -54,7 +54,7 @@ def allocator_env(choice: str, environ: dict) -> dict | None:
     """The environment to re-execute a stage with, or None to run as it is.
 
     tcmalloc (else jemalloc) preloaded when installed; otherwise, on glibc, malloc tunables that keep
-    freed memory (GLIBC_KEEP_MEMORY), which trained and inferred about as fast as tcmalloc here.
+    freed memory (GLIBC_KEEP_MEMORY), which recovered most of tcmalloc's gain here (benchmarks/).
     ``system`` changes nothing, nor does an allocator or GLIBC_TUNABLES the user already set."""
     if choice == "system" or environ.get("_HWR_PRELOADED") == "1":
         return None
