@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from hwr import workers
 from hwr.alphabet import encode_many
 from hwr.archive import read_entry
 from hwr.images import HEIGHT, WIDTH, UndecodableImage, to_model_input
@@ -70,15 +71,6 @@ def _locations(zip_path: str, rows: pd.DataFrame) -> np.ndarray:
                      for i in infos], dtype=np.int64).reshape(-1, 3)
 
 
-def _context():
-    """fork where the OS has it: workers start at once and need no importable __main__ (decoding
-    uses no threads, so forking is safe); spawn elsewhere."""
-    try:
-        return get_context("fork")
-    except ValueError:
-        return get_context("spawn")
-
-
 def resolve_jobs(jobs: int) -> int:
     return jobs if jobs > 0 else (os.cpu_count() or 1)
 
@@ -120,34 +112,32 @@ def preprocess_split(
         total = len(rows)
     jobs = resolve_jobs(jobs)
     n_rows, written, skipped = 0, 0, []
-    with StoreWriter(out_dir) as writer, tqdm(total=total, desc=desc, unit="img", disable=None) as bar:
+    with contextlib.ExitStack() as stack:
         if jobs == 1:
             _init_worker(zip_path, resize)
-            pool, decode = None, lambda chunks: map(_decode_chunk, chunks)  # noqa: E731
-        else:
-            pool = _context().Pool(jobs, initializer=_init_worker, initargs=(zip_path, resize))
+            stack.callback(_close_worker_file)
+            decode = lambda chunks: map(_decode_chunk, chunks)  # noqa: E731
+        else:  # started before the progress bar: no bar thread is running when the workers fork
+            pool = stack.enter_context(workers.pool(jobs, _init_worker, (zip_path, resize)))
             decode = lambda chunks: pool.imap(_decode_chunk, chunks)  # noqa: E731
-        try:
-            for block in _blocks(rows, CHUNK * jobs * 8):
-                locations = _locations(zip_path, block)
-                results = decode([locations[i : i + CHUNK] for i in range(0, len(locations), CHUNK)])
-                kept = np.ones(len(block), bool)
-                for chunk_no, (images, failures) in enumerate(results):
-                    writer.append(images)
-                    for position, reason in failures:
-                        row = chunk_no * CHUNK + position
-                        kept[row] = False
-                        skipped.append({"file": block["FILENAME"].iloc[row], "reason": reason})
-                    bar.update(len(images) + len(failures))
-                good = block[kept]
-                writer.add_rows(encode_many(good["IDENTITY"].tolist()), good)
-                n_rows += len(block)
-                written += int(kept.sum())
-                del skipped[10:]  # a few examples are reported, the count is kept apart
-        finally:
-            if pool is not None:
-                pool.terminate()
-            _close_worker_file()
+        writer = stack.enter_context(StoreWriter(out_dir))
+        bar = stack.enter_context(tqdm(total=total, desc=desc, unit="img", disable=None))
+        for block in _blocks(rows, CHUNK * jobs * 8):
+            locations = _locations(zip_path, block)
+            results = decode([locations[i : i + CHUNK] for i in range(0, len(locations), CHUNK)])
+            kept = np.ones(len(block), bool)
+            for chunk_no, (images, failures) in enumerate(results):
+                writer.append(images)
+                for position, reason in failures:
+                    row = chunk_no * CHUNK + position
+                    kept[row] = False
+                    skipped.append({"file": block["FILENAME"].iloc[row], "reason": reason})
+                bar.update(len(images) + len(failures))
+            good = block[kept]
+            writer.add_rows(encode_many(good["IDENTITY"].tolist()), good)
+            n_rows += len(block)
+            written += int(kept.sum())
+            del skipped[10:]  # a few examples are reported, the count is kept apart
         writer.commit(meta={"resize": resize, "source": str(zip_path)})
     n_skipped = n_rows - written
     for item in skipped[:5]:

@@ -8,8 +8,8 @@ the output folder and moved into place with os.replace, so a reader never sees h
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import multiprocessing as mp
 import os
 import tempfile
 import zipfile
@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import workers
 from . import degrade, names, sample
 
 log = logging.getLogger(__name__)
@@ -58,14 +59,6 @@ def validate_sizes(sizes) -> dict[str, int]:
     return out
 
 
-def _mp_context():
-    # fork is fastest (workers inherit warm caches); override with HWR_SYNTH_MP_CONTEXT=spawn
-    method = os.environ.get("HWR_SYNTH_MP_CONTEXT")
-    if not method:
-        method = "fork" if "fork" in mp.get_all_start_methods() else None
-    return mp.get_context(method)
-
-
 def generate(out_dir, sizes, seed=0, jobs=None, style_mix=None, progress=False) -> dict:
     sizes = validate_sizes(sizes)
     probs = sample.validate_style_mix(style_mix)
@@ -77,33 +70,23 @@ def generate(out_dir, sizes, seed=0, jobs=None, style_mix=None, progress=False) 
     out.mkdir(parents=True, exist_ok=True)
     total = sum(sizes.values())
     jobs = max(1, min(jobs, total // 16 + 1))  # tiny jobs are not worth a pool
-    bar = None
-    if progress:
-        from tqdm import tqdm
+    with contextlib.ExitStack() as stack:
+        pool = None
+        if jobs > 1:  # started before the progress bar: no bar thread is running when the workers fork
+            names.name_pools()  # build caches before forking
+            _warm()
+            # fork is fastest (workers inherit warm caches); HWR_SYNTH_MP_CONTEXT=spawn overrides
+            pool = stack.enter_context(workers.pool(jobs, _warm, method=os.environ.get("HWR_SYNTH_MP_CONTEXT")))
+        bar = None
+        if progress:
+            from tqdm import tqdm
 
-        bar = tqdm(total=total, unit="img", desc="synth")
-    pool = None
-    if jobs > 1:
-        names.name_pools()  # build caches before forking
-        _warm()
-        pool = _mp_context().Pool(jobs, initializer=_warm)
-    stats = {}
-    ok = False
-    try:
+            bar = stack.enter_context(tqdm(total=total, unit="img", desc="synth"))
+        stats = {}
         for split, n in sizes.items():
             tasks = ((seed, split, i, probs) for i in range(1, n + 1))
             results = pool.imap(_work, tasks, chunksize=32) if pool else map(_work, tasks)
             stats[split] = _write_split(out, split, n, results, bar)
-        ok = True
-    finally:
-        if pool is not None:
-            if ok:
-                pool.close()
-            else:  # an error or Ctrl-C: do not wait for the queued work
-                pool.terminate()
-            pool.join()
-        if bar is not None:
-            bar.close()
     return stats
 
 

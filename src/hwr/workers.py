@@ -1,0 +1,41 @@
+"""Process pools for the CPU-bound stages (synth, preprocess): start method, worker signals, shutdown."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+
+def context(method: str | None = None):
+    """``method`` if given, else fork where the OS has it (workers start at once, inherit the
+    parent's warm caches and need no importable __main__), else the platform's default."""
+    if not method:
+        method = "fork" if "fork" in mp.get_all_start_methods() else None
+    return mp.get_context(method)
+
+
+def _start_worker(initializer: Callable | None, initargs: tuple) -> None:
+    # A stage turns SIGTERM into KeyboardInterrupt; a forked worker inherits that, and one blocked on
+    # the pool's queue lock never gets to raise it, so Pool.terminate() would wait for it forever.
+    # Workers die on SIGTERM at once, and leave Ctrl-C to the parent, which then terminates them.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if initializer is not None:
+        initializer(*initargs)
+
+
+@contextmanager
+def pool(jobs: int, initializer: Callable | None = None, initargs: tuple = (), method: str | None = None) -> Iterator:
+    """A process pool: closed and joined after the block succeeds; on an error or Ctrl-C, its
+    queued work is dropped and its workers are terminated."""
+    workers = context(method).Pool(jobs, initializer=_start_worker, initargs=(initializer, initargs))
+    try:
+        yield workers
+    except BaseException:
+        workers.terminate()
+        workers.join()
+        raise
+    workers.close()
+    workers.join()
