@@ -43,7 +43,7 @@ import torch  # noqa: E402
 from hwr.inference import ctc_loss, ctc_loss_fn, to_device  # noqa: E402
 from hwr.model import CRNN  # noqa: E402
 from hwr.store import gather  # noqa: E402
-from hwr.training import train_step  # noqa: E402
+from hwr.training import make_optimiser, train_step  # noqa: E402
 from hwr.runtime import (Dist, configure_threads, pick_device, precision_name,  # noqa: E402
                          resolve_precision)
 
@@ -95,7 +95,7 @@ def project_rate(rnn: str, store, batch: int, warmup: int, steps: int, seed: int
     torch.manual_seed(seed)
     model = CRNN(rnn).to(device).to(memory_format=torch.channels_last)
     model.train()
-    optimiser = torch.optim.Adam(model.parameters(), lr=1e-3)
+    optimiser = make_optimiser(model, 1e-3, device)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
     loss_fn = ctc_loss_fn()
     rng = np.random.default_rng(seed)

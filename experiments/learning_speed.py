@@ -33,7 +33,7 @@ from hwr.model import CRNN
 from hwr.params import TrainParams
 from hwr.runtime import resolve_precision
 from hwr.store import gather, open_store
-from hwr.training import lr_at, select, train_step
+from hwr.training import lr_at, make_optimiser, select, train_step
 
 BASE = {"rnn": "gru", "batch_size": 16, "lr": 0.002, "schedule": "onecycle", "warmup_fraction": 0.05,
         "clip": 0.0, "augment": False, "curriculum": 0, "train_size": 0, "precision": "fp32", "seed": 0,
@@ -78,7 +78,7 @@ def run(setup: dict, train_store, val_store, images: int, every: int, device, lo
         for name, weight in model.rnn.named_parameters():
             if name.startswith("bias_ih"):
                 weight.data[hidden : 2 * hidden] = cfg["forget_bias"]  # gates i, f, g, o
-    optimiser = torch.optim.Adam(model.parameters(), lr=cfg["lr"], betas=(0.9, cfg["beta2"]))
+    optimiser = make_optimiser(model, cfg["lr"], device, betas=(0.9, cfg["beta2"]))
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
     loss_fn = ctc_loss_fn()
     bs = cfg["batch_size"]

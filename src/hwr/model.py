@@ -10,6 +10,13 @@ Shapes through the network (C x H x W):
     -> Linear 1024->64 + ReLU -> 2-layer BiGRU/BiLSTM, hidden 512 -> Linear 1024->30
 
 That is exactly 6,689,822 parameters with a GRU and 8,856,606 with an LSTM, the study's counts.
+
+Three choices make it faster without changing the function or its gradients (a test compares both
+against the study's network written plainly): each block max-pools before its ReLU (the two commute,
+as ReLU is monotonic, and the ReLU then touches a 2-4x smaller tensor); the column features are read
+in the order a channels_last tensor stores them, with the projection's weight columns reordered to
+match, so its state_dict is the study's; and the GRU is hwr.recurrent.GRU on the CPU. Together with
+fused Adam they make a bf16 training step on 2 CPU cores 12-15 % faster.
 Every convolution has batch normalisation and He-normal initialisation, as in the study. The other
 layers start as Keras would start them (Glorot-uniform weights, orthogonal recurrent weights, zero
 biases, LSTM forget-gate bias 1), not with PyTorch's small uniform default: with PyTorch's default the
@@ -21,9 +28,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from hwr import recurrent
 from hwr.alphabet import NUM_CLASSES
 
-RNNS = {"gru": nn.GRU, "lstm": nn.LSTM}
+RNNS = {"gru": recurrent.GRU, "lstm": nn.LSTM}  # torch's LSTM is fast already (oneDNN's fused kernel)
 
 
 def normalise(images: torch.Tensor) -> torch.Tensor:
@@ -44,7 +52,8 @@ class CRNN(nn.Module):
             conv = nn.Conv2d(cin, cout, 3, padding=1)
             nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")  # He normal
             nn.init.zeros_(conv.bias)
-            return [conv, nn.BatchNorm2d(cout), nn.ReLU(inplace=True), nn.MaxPool2d(pool)]
+            # max-pool before ReLU: the same function and gradient (ReLU is monotonic), on a 2-4x smaller tensor
+            return [conv, nn.BatchNorm2d(cout), nn.MaxPool2d(pool), nn.ReLU(inplace=True)]
 
         self.cnn = nn.Sequential(*block(1, 32, (2, 2)), *block(32, 64, (2, 2)), *block(64, 128, (2, 1)))
         self.project = nn.Sequential(nn.Linear(128 * 8, features), nn.ReLU(inplace=True))
@@ -73,8 +82,12 @@ class CRNN(nn.Module):
         x = normalise(images) if images.dtype == torch.uint8 else images
         x = self.cnn(x)  # (N, 128, 8, 64)
         n, c, h, w = x.shape
-        x = x.permute(0, 3, 1, 2).reshape(n, w, c * h)  # one step per column: (N, 64, 1024)
-        x = self.project(x)
+        # one step per column: (N, 64, 1024); features ordered (row, channel), the order a channels_last
+        # tensor stores them in, so the copy moves whole rows of 128 channels
+        x = x.permute(0, 3, 2, 1).reshape(n, w, h * c)
+        linear = self.project[0]  # its weight's columns are ordered (channel, row), as in the study
+        weight = linear.weight.view(-1, c, h).transpose(1, 2).reshape(-1, h * c)
+        x = torch.relu(nn.functional.linear(x, weight, linear.bias))
         x, _ = self.rnn(x)
         # log_softmax over the class dimension (the study's fix for NaN weights); float32 for CTC
         return torch.log_softmax(self.classify(x).float(), dim=-1)

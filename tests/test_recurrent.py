@@ -1,0 +1,97 @@
+"""hwr.recurrent.GRU computes what torch's nn.GRU computes, forward and backward."""
+
+import pytest
+import torch
+from torch import nn
+
+from hwr import recurrent
+
+
+def _pair(dtype=torch.float64, **options):
+    torch.manual_seed(0)
+    options = {"input_size": 6, "hidden_size": 5, "num_layers": 2, "bidirectional": True,
+               "batch_first": True, **options}
+    reference = nn.GRU(**options).to(dtype)
+    fast = recurrent.GRU(**options).to(dtype)
+    fast.load_state_dict(reference.state_dict())  # the same parameters, by the same names
+    return reference, fast
+
+
+def _run(net, x):
+    """Output and final state of ``net``, and the gradients of a loss that uses both."""
+    x = x.detach().clone().requires_grad_()
+    out, hidden = net(x)
+    weights = torch.linspace(-1, 1, out.shape[-1], dtype=out.dtype)
+    loss = (out * weights).square().sum() + hidden.sin().sum()
+    loss.backward()
+    grads = {"input": x.grad, **{name: p.grad for name, p in net.named_parameters()}}
+    return out, hidden, grads
+
+
+@pytest.mark.parametrize("options", [{}, {"bidirectional": False}, {"num_layers": 1, "batch_first": False}])
+def test_same_outputs_and_gradients_as_torch(options):
+    reference, fast = _pair(**options)
+    x = torch.randn(4, 7, 6, dtype=torch.float64)
+    (out, hidden, expected), (fast_out, fast_hidden, got) = _run(reference, x), _run(fast, x)
+    torch.testing.assert_close(fast_out, out, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(fast_hidden, hidden, rtol=1e-10, atol=1e-12)
+    assert expected.keys() == got.keys()
+    for name in expected:
+        torch.testing.assert_close(got[name], expected[name], rtol=1e-10, atol=1e-12, msg=name)
+
+
+def test_bf16_autocast_stays_close_to_torch():
+    """Under CPU autocast, given the bf16 input a Linear layer before them produces there, both run in
+    bf16; they differ by rounding only."""
+    reference, fast = _pair(dtype=torch.float32, input_size=16, hidden_size=32)
+    x = torch.randn(8, 20, 16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        expected, got = reference(x.bfloat16())[0], fast(x.bfloat16())[0]
+    assert got.dtype == expected.dtype == torch.bfloat16
+    assert (got.float() - expected.float()).abs().max() < 0.03
+    exact = fast.float()(x)[0]  # and bf16 is close to the fp32 result
+    assert (got.float() - exact).abs().max() < 0.03
+
+
+def test_bf16_gradients_point_the_same_way_as_fp32():
+    _, fast = _pair(dtype=torch.float32, input_size=16, hidden_size=32)
+    x = torch.randn(8, 20, 16)
+
+    def grads(autocast):
+        fast.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            out = fast(x)[0]
+        out.float().square().mean().backward()
+        return torch.cat([p.grad.flatten() for p in fast.parameters()])
+
+    exact, rounded = grads(False), grads(True)
+    assert rounded.dtype == torch.float32  # gradients arrive in the parameters' dtype
+    assert torch.nn.functional.cosine_similarity(exact, rounded, dim=0) > 0.99
+
+
+def test_torch_kernels_where_this_path_does_not_apply():
+    """An initial state, or dropout between layers: torch's own implementation, same results."""
+    reference, fast = _pair(dtype=torch.float32)
+    x = torch.randn(3, 4, 6)
+    h0 = torch.randn(4, 3, 5)
+    torch.testing.assert_close(fast(x, h0)[0], reference(x, h0)[0], rtol=0, atol=0)
+    reference.dropout = fast.dropout = 0.5
+    torch.manual_seed(1)
+    a = reference.train()(x)[0]
+    torch.manual_seed(1)
+    b = fast.train()(x)[0]
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_inference_without_gradients():
+    reference, fast = _pair(dtype=torch.float32)
+    x = torch.randn(3, 9, 6)
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x)[0], reference(x)[0])
+        assert not fast(x)[0].requires_grad
+
+
+def test_state_dict_is_torchs():
+    reference, fast = _pair(dtype=torch.float32)
+    assert list(fast.state_dict()) == list(reference.state_dict())
+    assert isinstance(fast, nn.GRU)
