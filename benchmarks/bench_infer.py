@@ -6,7 +6,8 @@ Both paths run in the same run on the same real JPEGs (../shared/data/real-unlab
 --data) with the same (randomly initialised) weights; the decoded text is irrelevant to the timing.
 
 Throughput (batch 256, the evaluate stage's batch size; the first batch is an untimed warm-up):
-* baseline: fp32, eager, default (NCHW) layout, fed by the per-sample Dataset that reads, decodes
+* baseline: the study's CRNN written plainly (hwr.model.StudyCRNN: conv-BN-ReLU-pool blocks, torch's
+  own GRU/LSTM), fp32, eager, default (NCHW) layout, fed by the per-sample Dataset that reads, decodes
   and normalises each JPEG in ``__getitem__`` (PIL -> grayscale -> crop/pad -> float tensor),
   ``DataLoader(num_workers=0)``, greedy CTC decoding;
 * project: images preprocessed once into the uint8 store (not timed; see bench_preprocess.py), then
@@ -19,7 +20,7 @@ Latency per image (median over --latency-n image files, model loaded once, a few
 * project: the ``hwr predict`` path: read the file -> ``hwr.images.to_model_input`` -> model (as
   ``hwr.checkpoints.load_model`` returns it, like the CLI) -> greedy decode, via ``recognise``;
   also shown with the model in channels_last, for information;
-* baseline: PIL decode to RGB -> numpy float -> grayscale, crop/pad, normalise -> model (default
+* baseline: PIL decode to RGB -> numpy float -> grayscale, crop/pad, normalise -> StudyCRNN (default
   layout, fp32) -> greedy decode.
 """
 
@@ -43,7 +44,7 @@ from hwr.checkpoints import load_model, save_model  # noqa: E402
 from hwr.decoding import greedy_decode  # noqa: E402
 from hwr.images import to_model_input  # noqa: E402
 from hwr.inference import recognise  # noqa: E402
-from hwr.model import CRNN  # noqa: E402
+from hwr.model import CRNN, StudyCRNN  # noqa: E402
 from hwr.runtime import Dist, configure_threads, pick_device, precision_name, resolve_precision  # noqa: E402
 
 
@@ -165,12 +166,14 @@ def main(argv=None) -> list[dict]:
         model_cl = CRNN(args.rnn).to(device)
         model_cl.load_state_dict(model.state_dict())
         model_cl = model_cl.to(memory_format=torch.channels_last).eval()
+        study = StudyCRNN(args.rnn).to(device).eval()  # the naive baseline, with the same weights
+        study.load_state_dict(model.state_dict())
 
         # ---- throughput
         tp_members = members[: args.n]
         store = C.build_store(zip_path, tp_members, tmp / "store")
         dataset = C.make_naive_dataset(zip_path, tp_members, C.random_labels(len(tp_members)))
-        base = baseline_throughput(model, dataset, args.batch, device)
+        base = baseline_throughput(study, dataset, args.batch, device)
         proj = project_throughput(model_cl, store, args.batch, device, dtype)
         r = C.ratio(proj, base)
         print(f"\nthroughput, batch {args.batch}: baseline {base:8.2f} img/s   project {proj:8.2f} img/s   {r:.2f}x")
@@ -196,7 +199,7 @@ def main(argv=None) -> list[dict]:
                 path.parent.mkdir(exist_ok=True)
                 path.write_bytes(zf.read(member))
                 files.append(path)
-        base_ms = 1000 * baseline_latency(model, files, device, warmup)
+        base_ms = 1000 * baseline_latency(study, files, device, warmup)
         proj_ms = 1000 * predict_latency(model, files, config.get("resize", "crop"), device, dtype, warmup)
         cl_ms = 1000 * predict_latency(model_cl, files, "crop", device, dtype, warmup)
         r = C.ratio(base_ms, proj_ms)

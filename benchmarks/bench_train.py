@@ -7,7 +7,8 @@ Both paths run in the same run on the same real JPEGs (../shared/data/real-unlab
 or --data), with random labels of realistic length (3-12 symbols); warm-up steps are excluded;
 the time includes getting each batch (data loading is part of training throughput).
 
-* baseline: the same CRNN (hwr.model), fp32, eager, default (NCHW) memory layout, fed by a per-sample
+* baseline: the study's CRNN written plainly (hwr.model.StudyCRNN: conv-BN-ReLU-pool blocks, torch's
+  own GRU/LSTM), fp32, eager, default (NCHW) memory layout, fed by a per-sample
   torch Dataset that reads the JPEG from the zip, decodes and normalises in ``__getitem__`` (PIL ->
   grayscale -> crop/pad to 64x256 -> float tensor), ``DataLoader(num_workers=0)``, torch's default
   thread count;
@@ -41,7 +42,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from hwr.inference import ctc_loss, ctc_loss_fn, to_device  # noqa: E402
-from hwr.model import CRNN  # noqa: E402
+from hwr.model import CRNN, StudyCRNN  # noqa: E402
 from hwr.store import gather  # noqa: E402
 from hwr.training import make_optimiser, train_step  # noqa: E402
 from hwr.runtime import (Dist, configure_threads, pick_device, precision_name,  # noqa: E402
@@ -60,7 +61,7 @@ def baseline_rate(rnn: str, dataset, batch: int, warmup: int, steps: int, seed: 
 
     device = pick_device(Dist())
     torch.manual_seed(seed)
-    model = CRNN(rnn).to(device)  # fp32, eager, default layout
+    model = StudyCRNN(rnn).to(device)  # fp32, eager, default layout
     model.train()
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = ctc_loss_fn()

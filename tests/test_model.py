@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from hwr import model as model_module
-from hwr.model import CRNN, count_parameters, normalise
+from hwr.model import CRNN, StudyCRNN, count_parameters, normalise
 
 STUDY_PARAMETERS = {"gru": 6_689_822, "lstm": 8_856_606}
 
@@ -112,41 +112,32 @@ def test_recurrent_and_dense_layers_start_as_keras_would(rnn):
         assert layer.weight.abs().max() <= bound + 1e-6 and layer.weight.abs().max() > 0.9 * bound
 
 
-def _study_forward(net: CRNN, images: torch.Tensor) -> torch.Tensor:
-    """The study's CRNN written plainly: conv -> BN -> ReLU -> max-pool per block, features ordered
-    (channel, row) per column, torch's own GRU/LSTM. CRNN reorders some of it for speed only."""
-    x = images
-    layers = list(net.cnn)
-    convs = [i for i, layer in enumerate(layers) if isinstance(layer, nn.Conv2d)]
-    for i in convs:
-        conv, bn = layers[i], layers[i + 1]
-        pool = next(layer for layer in layers[i:] if isinstance(layer, nn.MaxPool2d))
-        x = pool(torch.relu(bn(conv(x))))
-    n, c, h, w = x.shape
-    x = x.permute(0, 3, 1, 2).reshape(n, w, c * h)
-    x = torch.relu(net.project[0](x))
-    plain = {"gru": nn.GRU, "lstm": nn.LSTM}[net.rnn_type](64, 512, num_layers=2, bidirectional=True,
-                                                          batch_first=True).to(x.dtype)
-    plain.load_state_dict(net.rnn.state_dict())
-    x, _ = plain(x)
-    return torch.log_softmax(net.classify(x).float(), dim=-1), plain
-
-
 @pytest.mark.parametrize("rnn", ["gru", "lstm"])
 def test_same_function_and_gradients_as_the_study_written_plainly(rnn):
-    """Training mode (batch statistics), float64 up to the float32 log-probabilities: outputs and
-    every parameter's gradient agree."""
+    """CRNN's reordering (pool before ReLU, channels_last feature order, hwr.recurrent.GRU) changes
+    nothing: in training mode (batch statistics), float64 up to the float32 log-probabilities,
+    outputs and every parameter's gradient agree with StudyCRNN's."""
     torch.manual_seed(0)
     net = CRNN(rnn).double().train()
     images = normalise(torch.randint(0, 256, (2, 64, 256), dtype=torch.uint8)).double()
     target = torch.randn(2, 64, 30)
-    expected, plain = _study_forward(net, images)
+    study = StudyCRNN(rnn).double().train()
+    assert type(study.rnn) in (nn.GRU, nn.LSTM)
+    study.load_state_dict(net.state_dict())
+    expected = study(images)
     (expected * target).sum().backward()
-    reference_grads = {name: p.grad.clone() for name, p in net.named_parameters() if not name.startswith("rnn.")}
-    reference_grads.update({f"rnn.{name}": p.grad for name, p in plain.named_parameters()})
-    net.zero_grad()
+    reference_grads = {name: p.grad for name, p in study.named_parameters()}
     got = net(images)
     torch.testing.assert_close(got, expected, rtol=1e-6, atol=1e-6)
     (got * target).sum().backward()
     for name, p in net.named_parameters():
         torch.testing.assert_close(p.grad, reference_grads[name], rtol=1e-5, atol=1e-7, msg=name)
+
+
+@pytest.mark.parametrize("rnn", ["gru", "lstm"])
+def test_study_crnn_is_the_same_network(rnn):
+    torch.manual_seed(0)
+    study, net = StudyCRNN(rnn), CRNN(rnn)
+    assert count_parameters(study) == STUDY_PARAMETERS[rnn]
+    assert list(study.state_dict()) == list(net.state_dict())
+    assert [type(m) for m in study.cnn[:4]] == [nn.Conv2d, nn.BatchNorm2d, nn.ReLU, nn.MaxPool2d]

@@ -93,5 +93,30 @@ class CRNN(nn.Module):
         return torch.log_softmax(self.classify(x).float(), dim=-1)
 
 
+class StudyCRNN(CRNN):
+    """The same network written plainly, as the study describes it: conv -> BN -> ReLU -> max-pool,
+    column features ordered (channel, row), torch's own GRU/LSTM. Same parameters and state_dict as
+    CRNN; the reference the tests hold CRNN to, and the benchmarks' naive baseline."""
+
+    def __init__(self, rnn: str = "gru"):
+        super().__init__(rnn)
+        layers = list(self.cnn)
+        for i in range(0, len(layers), 4):  # (conv, BN, pool, ReLU) -> (conv, BN, ReLU, pool)
+            layers[i + 2], layers[i + 3] = layers[i + 3], layers[i + 2]
+        self.cnn = nn.Sequential(*layers)
+        plain = {"gru": nn.GRU, "lstm": nn.LSTM}[rnn]
+        self.rnn = plain(self.rnn.input_size, self.rnn.hidden_size, num_layers=2, bidirectional=True,
+                         batch_first=True).to(self.rnn.weight_hh_l0.dtype)
+        self._init_dense_and_recurrent()
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = normalise(images) if images.dtype == torch.uint8 else images
+        x = self.cnn(x)
+        n, c, h, w = x.shape
+        x = self.project(x.permute(0, 3, 1, 2).reshape(n, w, c * h))
+        x, _ = self.rnn(x)
+        return torch.log_softmax(self.classify(x).float(), dim=-1)
+
+
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
