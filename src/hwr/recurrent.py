@@ -123,7 +123,7 @@ class _GRULayer(torch.autograd.Function):
         dgi = torch.empty(d, t, b, 3 * h, dtype=dtype)
         dgh = torch.empty(d, t, b, 3 * h, dtype=dtype)
         dh = torch.zeros(d, b, h, dtype=dtype)
-        carry, work, dn = torch.empty_like(dh), torch.empty_like(dh), torch.empty_like(dh)
+        carry, work = torch.empty_like(dh), torch.empty_like(dh)
         for s in reversed(range(t)):
             dh += grad_h[s]
             r, z = rz[s, ..., :h], rz[s, ..., h:]
@@ -131,8 +131,7 @@ class _GRULayer(torch.autograd.Function):
             _sigmoid_backward(work, z, grad_input=dgi[:, s, :, h : 2 * h])
             torch.mul(dh, z, out=carry)  # the direct path to h_{t-1}
             torch.sub(dh, carry, out=work)  # dL/dn
-            _tanh_backward(work, n[s], grad_input=dn)
-            dgi[:, s, :, 2 * h :].copy_(dn)
+            dn = _tanh_backward(work, n[s], grad_input=dgi[:, s, :, 2 * h :])  # the candidate's pre-activation
             torch.mul(dn, gh[s, ..., 2 * h :], out=work)  # dL/dr
             _sigmoid_backward(work, r, grad_input=dgi[:, s, :, :h])
             dgh[:, s, :, : 2 * h].copy_(dgi[:, s, :, : 2 * h])
