@@ -1,6 +1,6 @@
 """Training throughput (images/s) of the study's CRNN, GRU and LSTM: naive baseline vs the project's path.
 
-    python benchmarks/bench_train.py [--steps 5] [--warmup 1] [--batch 128] [--rnn gru lstm] [--quick]
+    python benchmarks/bench_train.py [--steps 10] [--warmup 2] [--batch 128] [--rnn gru lstm] [--quick]
                                      [--alloc-rnn gru|all|none] [--data PATH]
 
 Both paths run in the same run on the same real JPEGs (../shared/data/real-unlabeled/train_v2.zip,
@@ -127,8 +127,8 @@ def _child(args) -> None:
 def main(argv=None) -> list[dict]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", help="zip of real JPEGs (default: ../shared/data/real-unlabeled/train_v2.zip)")
-    ap.add_argument("--steps", type=int, help="timed steps per measurement (default 5; --quick 1)")
-    ap.add_argument("--warmup", type=int, help="untimed warm-up steps (default 1)")
+    ap.add_argument("--steps", type=int, help="timed steps per measurement (default 10; --quick 1): fewer gives noisy figures on shared machines")
+    ap.add_argument("--warmup", type=int, help="untimed warm-up steps (default 2; --quick 1)")
     ap.add_argument("--batch", type=int, help="batch size (default 128, the study's; --quick 16)")
     ap.add_argument("--rnn", nargs="+", choices=["gru", "lstm"], default=["gru", "lstm"])
     ap.add_argument("--alloc-rnn", default="gru", choices=["gru", "lstm", "all", "none"],
@@ -138,8 +138,8 @@ def main(argv=None) -> list[dict]:
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--store", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    args.steps = args.steps or (1 if args.quick else 5)
-    args.warmup = args.warmup if args.warmup is not None else 1
+    args.steps = args.steps or (1 if args.quick else 10)
+    args.warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
     args.batch = args.batch or (16 if args.quick else 128)
     if args.child:
         return _child(args)
