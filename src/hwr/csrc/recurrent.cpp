@@ -1,0 +1,307 @@
+// The time loops of hwr.recurrent's GRU and LSTM layers, forward and backward, for the CPU.
+//
+// Why C++: in Python each time step is a matrix product plus a dozen elementwise operations, and
+// each of those reads and writes its (directions, batch, hidden) tensors once and rounds its result
+// to bf16. Here each step is the matrix product (ATen's, so oneDNN's) plus one fused pass over the
+// gates, computed in float (double for double tensors) with ATen's vectorised exp/tanh.
+//
+// Layouts (D directions, T steps, B batch, H hidden, G = 3H for the GRU, 4H for the LSTM), all
+// contiguous, in loop order (the reverse direction's step s is time T-1-s):
+//   gi     (D, T, B, G)  input projections with the input bias added
+//   w_hh_t (D, H, G)     recurrent weights, transposed; w_hh (D, G, H) untransposed
+//   b_hh   (D, 1, G)
+//   states (T+1, D, B, H) h_0 = 0, then h_1 .. h_T
+// Gate orders are torch's: GRU r, z, n; LSTM i, f, g, o.
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <ATen/cpu/vec/vec.h>
+#include <torch/library.h>
+
+namespace {
+
+using at::vec::Vectorized;
+
+template <typename scalar_t>
+using acc_t = std::conditional_t<std::is_same_v<scalar_t, double>, double, float>;
+
+// One row of H values at a time: widened to acc_t into per-thread scratch, computed, narrowed back.
+template <typename scalar_t>
+inline void widen(const scalar_t* src, acc_t<scalar_t>* dst, int64_t n) {
+  at::vec::convert(src, dst, n);
+}
+template <typename scalar_t>
+inline void narrow(const acc_t<scalar_t>* src, scalar_t* dst, int64_t n) {
+  at::vec::convert(src, dst, n);
+}
+
+// Loops over j = 0 .. h-1 a vector at a time; the last vector may be partial (k lanes).
+#define FOR_LANES(h)                                                        \
+  for (int64_t j = 0, k = std::min<int64_t>(V::size(), (h)); j < (h); \
+       j += V::size(), k = std::min<int64_t>(V::size(), (h) - j))
+#define L(p) V::loadu((p) + j, k)
+#define S(v, p) (v).store((p) + j, k)
+
+// The activations through ATen's fast exp (exp_u20: a degree-5 polynomial, ~20 ulp in float): the
+// results are rounded to bf16 (8 significant bits) or used in float, and Sleef's exact exp/tanh made
+// the gate arithmetic as slow as torch's separate passes. In double, exp_u20 is the exact exp.
+template <typename A>
+inline Vectorized<A> sigmoid(const Vectorized<A>& x) {
+  const Vectorized<A> one(A(1));
+  return one / (one + x.neg().exp_u20());
+}
+template <typename A>
+inline Vectorized<A> tanh(const Vectorized<A>& x) {  // 2 sigmoid(2x) - 1
+  const Vectorized<A> one(A(1)), two(A(2)), minus_two(A(-2));
+  return two / (one + (x * minus_two).exp_u20()) - one;
+}
+
+// Runs body(row, scratch) for every (direction, batch) row, rows split across threads; scratch holds
+// `buffers` rows of H acc_t values for this thread.
+template <typename A, typename F>
+void for_rows(int64_t rows, int64_t h, int buffers, const F& body) {
+  at::parallel_for(0, rows, 1, [&](int64_t begin, int64_t end) {
+    std::vector<A> scratch(static_cast<size_t>(buffers * h));
+    for (int64_t row = begin; row < end; ++row) body(row, scratch.data());
+  });
+}
+
+void check(const at::Tensor& t, const char* what) {
+  TORCH_CHECK(t.device().is_cpu() && t.is_contiguous(), "hwr recurrent: ", what, " must be a contiguous CPU tensor");
+}
+template <typename... Tensors>
+void check_all(const char* what, const Tensors&... tensors) {
+  (check(tensors, what), ...);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// GRU.  r = s(gi_r + gh_r), z = s(gi_z + gh_z), n = tanh(gi_n + r * gh_n), h' = n + z * (h - n)
+// with gh = h @ w_hh^T + b_hh. Saved for backward: gh (T, D, B, G), rz (T, D, B, 2H), n (T, D, B, H).
+
+template <typename scalar_t>
+void gru_step_forward(const scalar_t* gi, int64_t gi_row_stride, int64_t rows_per_dir, int64_t gi_dir_stride,
+                      scalar_t* gh, scalar_t* rz, scalar_t* n, const scalar_t* h_prev, scalar_t* h_next,
+                      int64_t rows, int64_t h) {
+  using A = acc_t<scalar_t>;
+  using V = Vectorized<A>;
+  const int64_t G = 3 * h;
+  for_rows<A>(rows, h, 8, [&](int64_t row, A* s) {
+    const scalar_t* gi_row = gi + (row / rows_per_dir) * gi_dir_stride + (row % rows_per_dir) * gi_row_stride;
+    const scalar_t* gh_row = gh + row * G;
+    A *xr = s, *xz = s + h, *xn = s + 2 * h, *hr = s + 3 * h, *hz = s + 4 * h, *hn = s + 5 * h, *hp = s + 6 * h,
+      *out = s + 7 * h;
+    widen(gi_row, xr, G);  // xr, xz, xn are consecutive
+    widen(gh_row, hr, G);
+    widen(h_prev + row * h, hp, h);
+    FOR_LANES(h) {
+      V r = sigmoid(L(xr) + L(hr));
+      V z = sigmoid(L(xz) + L(hz));
+      V c = tanh(L(xn) + r * L(hn));
+      S(r, xr), S(z, xz), S(c, xn);
+      S(c + z * (L(hp) - c), out);
+    }
+    narrow<scalar_t>(xr, rz + row * 2 * h, 2 * h);
+    narrow<scalar_t>(xn, n + row * h, h);
+    narrow<scalar_t>(out, h_next + row * h, h);
+  });
+}
+
+void gru_forward(const at::Tensor& gi, const at::Tensor& w_hh_t, const at::Tensor& b_hh, at::Tensor& states,
+                 at::Tensor& gh, at::Tensor& rz, at::Tensor& n) {
+  check_all("a GRU buffer", gi, w_hh_t, b_hh, states, gh, rz, n);
+  const int64_t D = gi.size(0), T = gi.size(1), B = gi.size(2), H = n.size(3);
+  at::NoGradGuard no_grad;
+  AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, gi.scalar_type(), "gru_forward", [&] {
+    for (int64_t s = 0; s < T; ++s) {
+      at::Tensor gh_s = gh[s];
+      at::baddbmm_out(gh_s, b_hh, states[s], w_hh_t);
+      gru_step_forward<scalar_t>(gi.data_ptr<scalar_t>() + s * B * 3 * H, 3 * H, B, T * B * 3 * H,
+                                 gh_s.data_ptr<scalar_t>(), rz[s].data_ptr<scalar_t>(), n[s].data_ptr<scalar_t>(),
+                                 states[s].data_ptr<scalar_t>(), states[s + 1].data_ptr<scalar_t>(), D * B, H);
+    }
+  });
+}
+
+// Backward of one step: dh = grad_h + carry + m (m = dgh_{s+1} @ w_hh), then the gates' gradients
+// dgi = [dr, dz, dn] (pre-activation) and dgh = [dr, dz, dn * r]; carry <- dh * z.
+template <typename scalar_t>
+void gru_step_backward(const scalar_t* grad_h, const scalar_t* m, acc_t<scalar_t>* carry, const scalar_t* gh,
+                       const scalar_t* rz, const scalar_t* n, const scalar_t* h_prev, scalar_t* dgi, scalar_t* dgh,
+                       scalar_t* dgh_step, int64_t d_row_stride, int64_t rows_per_dir, int64_t d_dir_stride, int64_t rows, int64_t h) {
+  using A = acc_t<scalar_t>;
+  using V = Vectorized<A>;
+  for_rows<A>(rows, h, 9, [&](int64_t row, A* s) {
+    A *dh = s, *mm = s + h, *r = s + 2 * h, *z = s + 3 * h, *c = s + 4 * h, *ghn = s + 5 * h, *hp = s + 6 * h;
+    A *out = s + 7 * h;  // 2H: dr, dz ... then reused
+    A* dn = s + 6 * h;   // shares hp's memory
+    widen(grad_h + row * h, dh, h);
+    widen(m + row * h, mm, h);
+    widen(rz + row * 2 * h, r, 2 * h);  // r, z consecutive
+    widen(n + row * h, c, h);
+    widen(gh + row * 3 * h + 2 * h, ghn, h);
+    widen(h_prev + row * h, hp, h);
+    A* carry_row = carry + row * h;
+    const V one(A(1));
+    FOR_LANES(h) {
+      V g = L(dh) + L(mm) + L(carry_row);
+      V zz = L(z), rr = L(r), cc = L(c);
+      V dz = g * (L(hp) - cc) * zz * (one - zz);  // hp is read before dn (same memory) is written
+      V dnn = g * (one - zz) * (one - cc * cc);
+      V dr = dnn * L(ghn) * rr * (one - rr);
+      S(g * zz, carry_row);
+      S(dr, out), S(dz, out + h), S(dnn, dn), S(dnn * rr, mm);
+    }
+    scalar_t* dgi_row = dgi + (row / rows_per_dir) * d_dir_stride + (row % rows_per_dir) * d_row_stride;
+    scalar_t* dgh_row = dgh + (row / rows_per_dir) * d_dir_stride + (row % rows_per_dir) * d_row_stride;
+    narrow<scalar_t>(out, dgi_row, 2 * h);
+    narrow<scalar_t>(dn, dgi_row + 2 * h, h);
+    narrow<scalar_t>(out, dgh_row, 2 * h);
+    narrow<scalar_t>(mm, dgh_row + 2 * h, h);
+    narrow<scalar_t>(out, dgh_step + row * 3 * h, 2 * h);
+    narrow<scalar_t>(mm, dgh_step + row * 3 * h + 2 * h, h);
+  });
+}
+
+// grad_h (T, D, B, H) loop order; fills dgi, dgh (D, T, B, G).
+void gru_backward(const at::Tensor& grad_h, const at::Tensor& w_hh, const at::Tensor& gh, const at::Tensor& rz,
+                  const at::Tensor& n, const at::Tensor& states, at::Tensor& dgi, at::Tensor& dgh) {
+  check_all("a GRU buffer", grad_h, w_hh, gh, rz, n, states, dgi, dgh);
+  const int64_t T = n.size(0), D = n.size(1), B = n.size(2), H = n.size(3);
+  at::NoGradGuard no_grad;
+  AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, n.scalar_type(), "gru_backward", [&] {
+    using A = acc_t<scalar_t>;
+    at::Tensor carry = at::zeros({D, B, H}, n.options().dtype(c10::CppTypeToScalarType<A>::value));
+    at::Tensor m = at::zeros({D, B, H}, n.options());
+    at::Tensor step = at::empty({D, B, 3 * H}, n.options());  // dgh[:, s] again, contiguous: a faster product
+    for (int64_t s = T - 1; s >= 0; --s) {
+      gru_step_backward<scalar_t>(grad_h[s].data_ptr<scalar_t>(), m.data_ptr<scalar_t>(), carry.data_ptr<A>(),
+                                  gh[s].data_ptr<scalar_t>(), rz[s].data_ptr<scalar_t>(), n[s].data_ptr<scalar_t>(),
+                                  states[s].data_ptr<scalar_t>(), dgi.data_ptr<scalar_t>() + s * B * 3 * H,
+                                  dgh.data_ptr<scalar_t>() + s * B * 3 * H, step.data_ptr<scalar_t>(), 3 * H, B, T * B * 3 * H, D * B, H);
+      if (s > 0) at::bmm_out(m, step, w_hh);
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------
+// LSTM.  [i, f, g, o] = [s, s, tanh, s](gi + h @ w_hh^T + b_hh), c' = f c + i g, h' = o tanh(c').
+// Saved for backward: the activated gates (T, D, B, 4H) and the cell states (T+1, D, B, H) in acc_t.
+
+template <typename scalar_t>
+void lstm_step_forward(const scalar_t* gi, int64_t gi_row_stride, int64_t rows_per_dir, int64_t gi_dir_stride,
+                       scalar_t* gates, const acc_t<scalar_t>* c_prev, acc_t<scalar_t>* c_next, scalar_t* h_next,
+                       int64_t rows, int64_t h) {
+  using A = acc_t<scalar_t>;
+  using V = Vectorized<A>;
+  const int64_t G = 4 * h;
+  for_rows<A>(rows, h, 9, [&](int64_t row, A* s) {
+    const scalar_t* gi_row = gi + (row / rows_per_dir) * gi_dir_stride + (row % rows_per_dir) * gi_row_stride;
+    scalar_t* gate_row = gates + row * G;  // holds h @ w_hh^T + b_hh on entry, the activated gates on exit
+    A *x = s, *y = s + G, *out = s + 2 * G;
+    widen(gi_row, x, G);
+    widen(gate_row, y, G);
+    const A* cp = c_prev + row * h;
+    A* cn = c_next + row * h;
+    FOR_LANES(h) {
+      V i = sigmoid(L(x) + L(y));
+      V f = sigmoid(L(x + h) + L(y + h));
+      V g = tanh(L(x + 2 * h) + L(y + 2 * h));
+      V o = sigmoid(L(x + 3 * h) + L(y + 3 * h));
+      V c = f * L(cp) + i * g;
+      S(c, cn);
+      S(o * tanh(c), out);
+      S(i, x), S(f, x + h), S(g, x + 2 * h), S(o, x + 3 * h);
+    }
+    narrow<scalar_t>(x, gate_row, G);
+    narrow<scalar_t>(out, h_next + row * h, h);
+  });
+}
+
+// cells (T+1, D, B, H) in acc_t, cells[0] = 0; gates (T, D, B, 4H) is filled.
+void lstm_forward(const at::Tensor& gi, const at::Tensor& w_hh_t, const at::Tensor& b_hh, at::Tensor& states,
+                  at::Tensor& cells, at::Tensor& gates) {
+  check_all("an LSTM buffer", gi, w_hh_t, b_hh, states, cells, gates);
+  const int64_t D = gi.size(0), T = gi.size(1), B = gi.size(2), H = states.size(3);
+  at::NoGradGuard no_grad;
+  AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, gi.scalar_type(), "lstm_forward", [&] {
+    using A = acc_t<scalar_t>;
+    for (int64_t s = 0; s < T; ++s) {
+      at::Tensor gates_s = gates[s];
+      at::baddbmm_out(gates_s, b_hh, states[s], w_hh_t);
+      lstm_step_forward<scalar_t>(gi.data_ptr<scalar_t>() + s * B * 4 * H, 4 * H, B, T * B * 4 * H,
+                                  gates_s.data_ptr<scalar_t>(), cells[s].data_ptr<A>(), cells[s + 1].data_ptr<A>(),
+                                  states[s + 1].data_ptr<scalar_t>(), D * B, H);
+    }
+  });
+}
+
+template <typename scalar_t>
+void lstm_step_backward(const scalar_t* grad_h, const scalar_t* m, acc_t<scalar_t>* dc_carry, const scalar_t* gates,
+                        const acc_t<scalar_t>* c_prev, const acc_t<scalar_t>* c, scalar_t* dgates,
+                        scalar_t* dgates_step, int64_t d_row_stride, int64_t rows_per_dir, int64_t d_dir_stride, int64_t rows, int64_t h) {
+  using A = acc_t<scalar_t>;
+  using V = Vectorized<A>;
+  const int64_t G = 4 * h;
+  for_rows<A>(rows, h, 10, [&](int64_t row, A* s) {
+    A *gt = s, *dh = s + G, *mm = s + G + h, *out = s + G + 2 * h;
+    widen(gates + row * G, gt, G);
+    widen(grad_h + row * h, dh, h);
+    widen(m + row * h, mm, h);
+    const A *cp = c_prev + row * h, *cc = c + row * h;
+    A* dcr = dc_carry + row * h;
+    const V one(A(1));
+    FOR_LANES(h) {
+      V i = L(gt), f = L(gt + h), g = L(gt + 2 * h), o = L(gt + 3 * h);
+      V dhh = L(dh) + L(mm);
+      V tc = tanh(L(cc));
+      V dc = L(dcr) + dhh * o * (one - tc * tc);
+      S(dc * g * i * (one - i), out);
+      S(dc * L(cp) * f * (one - f), out + h);
+      S(dc * i * (one - g * g), out + 2 * h);
+      S(dhh * tc * o * (one - o), out + 3 * h);
+      S(dc * f, dcr);
+    }
+    narrow<scalar_t>(out, dgates + (row / rows_per_dir) * d_dir_stride + (row % rows_per_dir) * d_row_stride, G);
+    narrow<scalar_t>(out, dgates_step + row * G, G);
+  });
+}
+
+// grad_h (T, D, B, H) loop order; dc_last (D, B, H) acc_t: the gradient of the last loop step's cell
+// state (zeros if unused), overwritten; fills dgates (D, T, B, 4H).
+void lstm_backward(const at::Tensor& grad_h, at::Tensor& dc_last, const at::Tensor& w_hh, const at::Tensor& gates,
+                   const at::Tensor& cells, at::Tensor& dgates) {
+  check_all("an LSTM buffer", grad_h, dc_last, w_hh, gates, cells, dgates);
+  const int64_t T = gates.size(0), D = gates.size(1), B = gates.size(2), H = gates.size(3) / 4;
+  at::NoGradGuard no_grad;
+  AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, gates.scalar_type(), "lstm_backward", [&] {
+    using A = acc_t<scalar_t>;
+    at::Tensor m = at::zeros({D, B, H}, gates.options());
+    at::Tensor step = at::empty({D, B, 4 * H}, gates.options());  // dgates[:, s] again, contiguous
+    for (int64_t s = T - 1; s >= 0; --s) {
+      lstm_step_backward<scalar_t>(grad_h[s].data_ptr<scalar_t>(), m.data_ptr<scalar_t>(), dc_last.data_ptr<A>(),
+                                   gates[s].data_ptr<scalar_t>(), cells[s].data_ptr<A>(), cells[s + 1].data_ptr<A>(),
+                                   dgates.data_ptr<scalar_t>() + s * B * 4 * H, step.data_ptr<scalar_t>(), 4 * H, B, T * B * 4 * H, D * B, H);
+      if (s > 0) at::bmm_out(m, step, w_hh);
+    }
+  });
+}
+
+}  // namespace
+
+TORCH_LIBRARY(hwr_recurrent, m) {
+  m.def("gru_forward(Tensor gi, Tensor w_hh_t, Tensor b_hh, Tensor(a!) states, Tensor(b!) gh, Tensor(c!) rz, "
+        "Tensor(d!) n) -> ()");
+  m.def("gru_backward(Tensor grad_h, Tensor w_hh, Tensor gh, Tensor rz, Tensor n, Tensor states, "
+        "Tensor(a!) dgi, Tensor(b!) dgh) -> ()");
+  m.def("lstm_forward(Tensor gi, Tensor w_hh_t, Tensor b_hh, Tensor(a!) states, Tensor(b!) cells, "
+        "Tensor(c!) gates) -> ()");
+  m.def("lstm_backward(Tensor grad_h, Tensor(a!) dc_last, Tensor w_hh, Tensor gates, Tensor cells, "
+        "Tensor(b!) dgates) -> ()");
+}
+
+TORCH_LIBRARY_IMPL(hwr_recurrent, CPU, m) {
+  m.impl("gru_forward", gru_forward);
+  m.impl("gru_backward", gru_backward);
+  m.impl("lstm_forward", lstm_forward);
+  m.impl("lstm_backward", lstm_backward);
+}
