@@ -55,6 +55,16 @@ def _put_ninja_on_path() -> None:
         os.environ["PATH"] = ninja.BIN_DIR + os.pathsep + os.environ.get("PATH", "")
 
 
+def _already_built(name: str) -> bool:
+    """Whether cpp_extension's cache holds a build of ``name`` (only to say when a build will take time)."""
+    try:
+        from torch.utils.cpp_extension import _get_build_directory  # private: may move in a later torch
+
+        return (Path(_get_build_directory(name, verbose=False)) / f"{name}.so").is_file()
+    except Exception:
+        return False
+
+
 @functools.cache
 def recurrent_ops():
     """``torch.ops.hwr_recurrent`` after building/loading it, or None (the reason is logged once)."""
@@ -67,7 +77,9 @@ def recurrent_ops():
         _put_ninja_on_path()
         from torch.utils.cpp_extension import load
 
-        log.info("loading hwr's recurrent kernels (%s; compiled once per machine, ~15 s)", capability)
+        if not _already_built(name):
+            log.info("compiling hwr's recurrent kernels for %s (once per machine and torch version, ~15 s)",
+                     capability)
         load(name=name, sources=[str(SOURCE_DIR / "recurrent.cpp")],
              # OpenMP: ATen's parallel_for is inlined from its headers, so it splits work across
              # threads only if compiled with it (libgomp.so.1 is then the one torch has loaded)

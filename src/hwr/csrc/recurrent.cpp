@@ -123,16 +123,19 @@ void gru_forward(const at::Tensor& gi, const at::Tensor& w_hh_t, const at::Tenso
 }
 
 // Backward of one step: dh = grad_h + carry + m (m = dgh_{s+1} @ w_hh), then the gates' gradients
-// dgi = [dr, dz, dn] (pre-activation) and dgh = [dr, dz, dn * r]; carry <- dh * z.
+// dgi = [dr, dz, dn] (pre-activation) and dgh = [dr, dz, dn * r]; carry <- dh * z. dgh is written
+// twice: into dgh (D, T, B, G) for the weight gradients after the loop, and into dgh_step (D, B, G),
+// contiguous, for the next step's product (faster than the strided slice of dgh).
 template <typename scalar_t>
 void gru_step_backward(const scalar_t* grad_h, const scalar_t* m, acc_t<scalar_t>* carry, const scalar_t* gh,
                        const scalar_t* rz, const scalar_t* n, const scalar_t* h_prev, scalar_t* dgi, scalar_t* dgh,
-                       scalar_t* dgh_step, int64_t d_row_stride, int64_t rows_per_dir, int64_t d_dir_stride, int64_t rows, int64_t h) {
+                       scalar_t* dgh_step, int64_t d_row_stride, int64_t rows_per_dir, int64_t d_dir_stride,
+                       int64_t rows, int64_t h) {
   using A = acc_t<scalar_t>;
   using V = Vectorized<A>;
   for_rows<A>(rows, h, 9, [&](int64_t row, A* s) {
     A *dh = s, *mm = s + h, *r = s + 2 * h, *z = s + 3 * h, *c = s + 4 * h, *ghn = s + 5 * h, *hp = s + 6 * h;
-    A *out = s + 7 * h;  // 2H: dr, dz ... then reused
+    A* out = s + 7 * h;  // dr, dz (2H)
     A* dn = s + 6 * h;   // shares hp's memory
     widen(grad_h + row * h, dh, h);
     widen(m + row * h, mm, h);
@@ -177,7 +180,8 @@ void gru_backward(const at::Tensor& grad_h, const at::Tensor& w_hh, const at::Te
       gru_step_backward<scalar_t>(grad_h[s].data_ptr<scalar_t>(), m.data_ptr<scalar_t>(), carry.data_ptr<A>(),
                                   gh[s].data_ptr<scalar_t>(), rz[s].data_ptr<scalar_t>(), n[s].data_ptr<scalar_t>(),
                                   states[s].data_ptr<scalar_t>(), dgi.data_ptr<scalar_t>() + s * B * 3 * H,
-                                  dgh.data_ptr<scalar_t>() + s * B * 3 * H, step.data_ptr<scalar_t>(), 3 * H, B, T * B * 3 * H, D * B, H);
+                                  dgh.data_ptr<scalar_t>() + s * B * 3 * H, step.data_ptr<scalar_t>(), 3 * H, B,
+                                  T * B * 3 * H, D * B, H);
       if (s > 0) at::bmm_out(m, step, w_hh);
     }
   });
@@ -238,7 +242,8 @@ void lstm_forward(const at::Tensor& gi, const at::Tensor& w_hh_t, const at::Tens
 template <typename scalar_t>
 void lstm_step_backward(const scalar_t* grad_h, const scalar_t* m, acc_t<scalar_t>* dc_carry, const scalar_t* gates,
                         const acc_t<scalar_t>* c_prev, const acc_t<scalar_t>* c, scalar_t* dgates,
-                        scalar_t* dgates_step, int64_t d_row_stride, int64_t rows_per_dir, int64_t d_dir_stride, int64_t rows, int64_t h) {
+                        scalar_t* dgates_step, int64_t d_row_stride, int64_t rows_per_dir, int64_t d_dir_stride,
+                        int64_t rows, int64_t h) {
   using A = acc_t<scalar_t>;
   using V = Vectorized<A>;
   const int64_t G = 4 * h;
@@ -280,7 +285,8 @@ void lstm_backward(const at::Tensor& grad_h, at::Tensor& dc_last, const at::Tens
     for (int64_t s = T - 1; s >= 0; --s) {
       lstm_step_backward<scalar_t>(grad_h[s].data_ptr<scalar_t>(), m.data_ptr<scalar_t>(), dc_last.data_ptr<A>(),
                                    gates[s].data_ptr<scalar_t>(), cells[s].data_ptr<A>(), cells[s + 1].data_ptr<A>(),
-                                   dgates.data_ptr<scalar_t>() + s * B * 4 * H, step.data_ptr<scalar_t>(), 4 * H, B, T * B * 4 * H, D * B, H);
+                                   dgates.data_ptr<scalar_t>() + s * B * 4 * H, step.data_ptr<scalar_t>(), 4 * H, B,
+                                   T * B * 4 * H, D * B, H);
       if (s > 0) at::bmm_out(m, step, w_hh);
     }
   });
