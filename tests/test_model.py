@@ -4,6 +4,7 @@ import pytest
 import torch
 from torch import nn
 
+from hwr import blocks, native
 from hwr import model as model_module
 from hwr.model import CRNN, StudyCRNN, count_parameters, normalise
 
@@ -112,13 +113,19 @@ def test_recurrent_and_dense_layers_start_as_keras_would(rnn):
         assert layer.weight.abs().max() <= bound + 1e-6 and layer.weight.abs().max() > 0.9 * bound
 
 
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
 @pytest.mark.parametrize("rnn", ["gru", "lstm"])
-def test_same_function_and_gradients_as_the_study_written_plainly(rnn):
-    """CRNN's reordering (pool before ReLU, channels_last feature order, hwr.recurrent.GRU) changes
-    nothing: in training mode (batch statistics), float64 up to the float32 log-probabilities,
-    outputs and every parameter's gradient agree with StudyCRNN's."""
+def test_same_function_and_gradients_as_the_study_written_plainly(rnn, layout, monkeypatch):
+    """CRNN's reordering (pool before ReLU, channels_last feature order, hwr.recurrent's layers, and in
+    channels_last hwr.blocks' fused batch norm + pool + ReLU) changes nothing: in training mode (batch
+    statistics), float64 up to the float32 log-probabilities, outputs, every parameter's gradient
+    and the running statistics agree with StudyCRNN's."""
+    fused = []
+    apply = blocks._BNPoolReLU.apply
+    monkeypatch.setattr(blocks._BNPoolReLU, "apply", lambda *a: fused.append(1) or apply(*a))
     torch.manual_seed(0)
-    net = CRNN(rnn).double().train()
+    memory_format = torch.channels_last if layout == "channels_last" else torch.contiguous_format
+    net = CRNN(rnn).double().train().to(memory_format=memory_format)
     images = normalise(torch.randint(0, 256, (2, 64, 256), dtype=torch.uint8)).double()
     target = torch.randn(2, 64, 30)
     study = StudyCRNN(rnn).double().train()
@@ -132,6 +139,12 @@ def test_same_function_and_gradients_as_the_study_written_plainly(rnn):
     (got * target).sum().backward()
     for name, p in net.named_parameters():
         torch.testing.assert_close(p.grad, reference_grads[name], rtol=1e-5, atol=1e-7, msg=name)
+    for name, buffer in net.state_dict().items():
+        torch.testing.assert_close(buffer, study.state_dict()[name], msg=name)
+    if layout == "channels_last" and native.block_ops() is not None:
+        assert len(fused) == 3  # the fused path ran, once per block
+    else:
+        assert not fused
 
 
 @pytest.mark.parametrize("rnn", ["gru", "lstm"])

@@ -1,9 +1,6 @@
 """hwr.recurrent's GRU and LSTM compute what torch's nn.GRU and nn.LSTM compute, forward and backward,
 with hwr's compiled kernels (hwr.native) and, for the GRU, with its pure-torch loops."""
 
-import logging
-import shutil
-
 import pytest
 import torch
 from torch import nn
@@ -133,37 +130,3 @@ def test_lstm_without_the_kernels_is_torchs(monkeypatch):
     reference, fast = _pair("lstm", dtype=torch.float32)
     x = torch.randn(3, 9, 6)
     torch.testing.assert_close(fast(x)[0], reference(x)[0], rtol=0, atol=0)
-
-
-@pytest.mark.skipif(shutil.which("c++") is None, reason="no C++ compiler on this machine")
-def test_kernels_build_where_a_compiler_is_present():
-    """The speed of training on a CPU depends on this build; a machine with a compiler must get it."""
-    assert native.recurrent_ops() is not None
-
-
-def test_disabled_by_environment(monkeypatch):
-    monkeypatch.setenv("HWR_NATIVE", "0")
-    native.recurrent_ops.cache_clear()
-    try:
-        assert native.recurrent_ops() is None
-    finally:
-        monkeypatch.delenv("HWR_NATIVE")
-        native.recurrent_ops.cache_clear()
-
-
-def test_a_failed_build_falls_back_with_a_warning(monkeypatch, caplog):
-    import torch.utils.cpp_extension as cpp_extension
-
-    def broken(**_):
-        raise RuntimeError("Error building extension 'hwr_recurrent'\nc++: fatal error: no input files")
-
-    monkeypatch.setattr(cpp_extension, "load", broken)
-    native.recurrent_ops.cache_clear()
-    try:
-        with caplog.at_level(logging.WARNING, logger="hwr.native"):
-            assert native.recurrent_ops() is None
-        assert "c++: fatal error: no input files" in caplog.text and "pure-torch" in caplog.text
-        _, fast = _pair("gru", dtype=torch.float32)
-        assert fast(torch.randn(2, 3, 6))[0].shape == (2, 3, 10)  # and the GRU still runs
-    finally:
-        native.recurrent_ops.cache_clear()

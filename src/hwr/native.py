@@ -1,7 +1,8 @@
 """hwr's compiled CPU kernels (``csrc/``), built on first use with the machine's C++ compiler.
 
 ``recurrent_ops()`` returns ``torch.ops.hwr_recurrent`` (the GRU and LSTM time loops of
-``hwr.recurrent``), or None where they cannot be had: no C++ compiler, a failed build, or
+``hwr.recurrent``) and ``block_ops()`` ``torch.ops.hwr_blocks`` (batch norm + max-pool + ReLU for
+``hwr.model``), or None where they cannot be had: no C++ compiler, a failed build, or
 ``HWR_NATIVE=0`` in the environment. Callers then use their pure-torch path, which computes the
 same functions (within rounding) more slowly, so nothing but speed depends on the build.
 
@@ -65,30 +66,39 @@ def _already_built(name: str) -> bool:
         return False
 
 
-@functools.cache
 def recurrent_ops():
-    """``torch.ops.hwr_recurrent`` after building/loading it, or None (the reason is logged once)."""
+    """``torch.ops.hwr_recurrent``, or None where the kernels are unavailable."""
+    return torch.ops.hwr_recurrent if load() else None
+
+
+def block_ops():
+    """``torch.ops.hwr_blocks``, or None where the kernels are unavailable."""
+    return torch.ops.hwr_blocks if load() else None
+
+
+@functools.cache
+def load() -> bool:
+    """Builds (once) and loads the kernels; False where that fails (the reason is logged once)."""
     if disabled():
-        log.info("HWR_NATIVE=0: using the pure-torch recurrent layers")
-        return None
+        log.info("HWR_NATIVE=0: using the pure-torch layers")
+        return False
     capability = _capability()
-    name = re.sub(r"\W", "_", f"hwr_recurrent_{torch.__version__}_{capability}")
+    name = re.sub(r"\W", "_", f"hwr_native_{torch.__version__}_{capability}")
     try:
         _put_ninja_on_path()
-        from torch.utils.cpp_extension import load
+        from torch.utils.cpp_extension import load as build
 
         if not _already_built(name):
-            log.info("compiling hwr's recurrent kernels for %s (once per machine and torch version, ~15 s)",
-                     capability)
-        load(name=name, sources=[str(SOURCE_DIR / "recurrent.cpp")],
+            log.info("compiling hwr's kernels for %s (once per machine and torch version, ~20 s)", capability)
+        build(name=name, sources=[str(SOURCE_DIR / "recurrent.cpp"), str(SOURCE_DIR / "blocks.cpp")],
              # OpenMP: ATen's parallel_for is inlined from its headers, so it splits work across
              # threads only if compiled with it (libgomp.so.1 is then the one torch has loaded)
              extra_cflags=["-O3", "-fopenmp", *_CAPABILITY_FLAGS.get(capability, [])],
              extra_ldflags=["-fopenmp"],
              is_python_module=False, verbose=False)
-        return torch.ops.hwr_recurrent
+        return True
     except Exception as error:  # no compiler, no headers, a failed build: the torch path still works
         reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
-        log.warning("hwr's compiled recurrent kernels are unavailable (%s); using the pure-torch path, "
-                    "which is slower (set HWR_NATIVE=0 to skip the build)", reason)
-        return None
+        log.warning("hwr's compiled kernels are unavailable (%s); using the pure-torch layers, "
+                    "which are slower (set HWR_NATIVE=0 to skip the build)", reason)
+        return False

@@ -1,0 +1,87 @@
+"""hwr.blocks.bn_pool_relu computes relu(pool(bn(x))) exactly as torch's three layers do."""
+
+import pytest
+import torch
+from torch import nn
+
+from hwr import blocks, native
+
+pytestmark = pytest.mark.skipif(native.block_ops() is None,
+                                reason="hwr's native kernels are unavailable here (no C++ compiler?)")
+
+
+def _layers(channels, kernel, scale_sign=1.0, dtype=torch.float64):
+    torch.manual_seed(0)
+    bn = nn.BatchNorm2d(channels).to(dtype)
+    with torch.no_grad():
+        bn.weight.copy_(torch.rand(channels) + 0.5).mul_(scale_sign)
+        bn.weight[0] = -bn.weight[0]  # both signs of batch norm's scale in every case
+        bn.bias.copy_(torch.randn(channels))
+        bn.running_mean.normal_()
+        bn.running_var.uniform_(0.5, 2)
+    twin = nn.BatchNorm2d(channels).to(dtype)
+    twin.load_state_dict(bn.state_dict())
+    return bn, twin, nn.MaxPool2d(kernel)
+
+
+def _forward_backward(x, fn, grad):
+    x = x.detach().clone().requires_grad_()
+    y = fn(x)
+    (y * grad).sum().backward()
+    return y, x.grad
+
+
+@pytest.mark.parametrize("shape, kernel", [((3, 4, 6, 8), (2, 2)), ((2, 5, 7, 9), (2, 1)),  # 7, 9: rows/cols
+                                           ((4, 37, 4, 6), (2, 2)), ((2, 3, 5, 5), (3, 2))])   # past the windows
+@pytest.mark.parametrize("scale_sign", [1.0, -1.0])
+def test_training_matches_torch(shape, kernel, scale_sign):
+    reference, fused, pool = _layers(shape[1], kernel, scale_sign)
+    x = torch.randn(*shape, dtype=torch.float64).to(memory_format=torch.channels_last)
+    grad = torch.randn(reference(x).shape[0:2] + (shape[2] // kernel[0], shape[3] // kernel[1]), dtype=torch.float64)
+    reference.load_state_dict(fused.state_dict())  # undo the statistics update of the line above
+    expected, expected_dx = _forward_backward(x, lambda v: torch.relu(pool(reference(v))), grad)
+    got, got_dx = _forward_backward(x, lambda v: blocks.bn_pool_relu(v, fused, pool), grad)
+    torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
+    assert got.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(got_dx, expected_dx, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(fused.weight.grad, reference.weight.grad, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(fused.bias.grad, reference.bias.grad, rtol=1e-10, atol=1e-12)
+    for name, value in reference.state_dict().items():  # running statistics, num_batches_tracked
+        torch.testing.assert_close(fused.state_dict()[name], value, rtol=1e-12, atol=1e-12, msg=name)
+
+
+def test_eval_without_gradients_matches_torch():
+    reference, fused, pool = _layers(8, (2, 2))
+    reference.eval(), fused.eval()
+    x = torch.randn(3, 8, 6, 10, dtype=torch.float64).to(memory_format=torch.channels_last)
+    with torch.no_grad():
+        torch.testing.assert_close(blocks.bn_pool_relu(x, fused, pool), torch.relu(pool(reference(x))),
+                                   rtol=1e-12, atol=1e-12)
+
+
+def test_bf16_stays_close_to_torch():
+    reference, fused, pool = _layers(32, (2, 2), dtype=torch.float32)
+    x = (torch.randn(4, 32, 16, 16) * 3 + 1).bfloat16().to(memory_format=torch.channels_last)
+    expected = torch.relu(pool(reference(x)))
+    got = blocks.bn_pool_relu(x, fused, pool)
+    assert got.dtype == torch.bfloat16
+    assert (got.float() - expected.float()).abs().max() < 0.05
+    torch.testing.assert_close(fused.running_mean, reference.running_mean, rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.parametrize("case", ["contiguous", "eval with gradients", "no kernels", "padded pool"])
+def test_torch_layers_where_the_kernel_does_not_apply(case, monkeypatch):
+    reference, fused, pool = _layers(4, (2, 2), dtype=torch.float32)
+    x = torch.randn(2, 4, 6, 6).to(memory_format=torch.channels_last)
+    if case == "contiguous":
+        x = x.contiguous()
+    elif case == "eval with gradients":
+        reference.eval(), fused.eval()
+    elif case == "no kernels":
+        monkeypatch.setattr(native, "block_ops", lambda: None)
+    else:
+        pool = nn.MaxPool2d(2, padding=1)
+    called = []
+    monkeypatch.setattr(blocks._BNPoolReLU, "apply", lambda *a: called.append(1))
+    torch.testing.assert_close(blocks.bn_pool_relu(x, fused, pool), torch.relu(pool(reference(x))), rtol=0, atol=0)
+    assert not called
