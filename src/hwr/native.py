@@ -6,7 +6,7 @@
 ``HWR_NATIVE=0`` in the environment. Callers then use their pure-torch path, which computes the
 same functions (within rounding) more slowly, so nothing but speed depends on the build.
 
-The build runs once per machine, torch version and CPU capability (about 15 s on 2 cores; torch's
+The build runs once per machine, torch version and CPU capability (about 50 s on 2 cores; torch's
 ``cpp_extension`` caches it under ``$TORCH_EXTENSIONS_DIR``, by default
 ``~/.cache/torch_extensions``, and locks it against concurrent builds, e.g. by DDP ranks). It is
 compiled for the vector instructions torch itself picked for this CPU
@@ -89,7 +89,7 @@ def load() -> bool:
         from torch.utils.cpp_extension import load as build
 
         if not _already_built(name):
-            log.info("compiling hwr's kernels for %s (once per machine and torch version, ~20 s)", capability)
+            log.info("compiling hwr's kernels for %s (once per machine and torch version, ~1 minute on 2 cores)", capability)
         build(name=name, sources=[str(SOURCE_DIR / "recurrent.cpp"), str(SOURCE_DIR / "blocks.cpp")],
              # OpenMP: ATen's parallel_for is inlined from its headers, so it splits work across
              # threads only if compiled with it (libgomp.so.1 is then the one torch has loaded)
