@@ -19,6 +19,8 @@
 #include <ATen/cpu/vec/vec.h>
 #include <torch/library.h>
 
+#include "vectorised.h"
+
 #include <tuple>
 #include <vector>
 
@@ -26,14 +28,7 @@ namespace {
 
 using at::vec::Vectorized;
 
-template <typename scalar_t>
-using acc_t = std::conditional_t<std::is_same_v<scalar_t, double>, double, float>;
-
-#define FOR_LANES(n)                                                        \
-  for (int64_t j = 0, k = std::min<int64_t>(V::size(), (n)); j < (n); \
-       j += V::size(), k = std::min<int64_t>(V::size(), (n) - j))
-#define L(p) V::loadu((p) + j, k)
-#define S(v, p) (v).store((p) + j, k)
+using hwr::acc_t;
 
 constexpr int64_t kBlocks = 64;  // fixed reduction blocks: sums do not depend on the thread count
 

@@ -18,12 +18,13 @@
 #include <ATen/cpu/vec/vec.h>
 #include <torch/library.h>
 
+#include "vectorised.h"
+
 namespace {
 
 using at::vec::Vectorized;
 
-template <typename scalar_t>
-using acc_t = std::conditional_t<std::is_same_v<scalar_t, double>, double, float>;
+using hwr::acc_t;
 
 // One row of H values at a time: widened to acc_t into per-thread scratch, computed, narrowed back.
 template <typename scalar_t>
@@ -34,13 +35,6 @@ template <typename scalar_t>
 inline void narrow(const acc_t<scalar_t>* src, scalar_t* dst, int64_t n) {
   at::vec::convert(src, dst, n);
 }
-
-// Loops over j = 0 .. h-1 a vector at a time; the last vector may be partial (k lanes).
-#define FOR_LANES(h)                                                        \
-  for (int64_t j = 0, k = std::min<int64_t>(V::size(), (h)); j < (h); \
-       j += V::size(), k = std::min<int64_t>(V::size(), (h) - j))
-#define L(p) V::loadu((p) + j, k)
-#define S(v, p) (v).store((p) + j, k)
 
 // The activations through ATen's fast exp (exp_u20: a degree-5 polynomial, ~20 ulp in float): the
 // results are rounded to bf16 (8 significant bits) or used in float, and Sleef's exact exp/tanh made
