@@ -80,8 +80,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> bn_pool_r
   at::Tensor mean = at::empty({C}, x.options().dtype(stats_type));
   at::Tensor invstd = at::empty({C}, x.options().dtype(stats_type));
   at::Tensor out = at::empty({N, C, Ho, Wo}, x.options().memory_format(at::MemoryFormat::ChannelsLast));
-  at::Tensor selected = at::empty({N, Ho, Wo, C}, x.options().dtype(at::kByte));
-  at::Tensor x_selected = at::empty({N, Ho, Wo, C}, x.options());
+  // what backward needs: only in training (eval-mode batch norm with gradients is left to torch)
+  const int64_t kept = training ? N : 0;
+  at::Tensor selected = at::empty({kept, Ho, Wo, C}, x.options().dtype(at::kByte));
+  at::Tensor x_selected = at::empty({kept, Ho, Wo, C}, x.options());
   at::NoGradGuard no_grad;
   AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, x.scalar_type(), "bn_pool_relu_forward", [&] {
     using A = acc_t<scalar_t>;
@@ -144,8 +146,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> bn_pool_r
           }
           const int64_t o = (r * Wo + wo) * C;
           at::vec::convert(y.data(), op + o, C);
-          at::vec::convert(best.data(), xs + o, C);
-          for (int64_t c = 0; c < C; ++c) sp[o + c] = static_cast<uint8_t>(index[c]);
+          if (training) {
+            at::vec::convert(best.data(), xs + o, C);
+            for (int64_t c = 0; c < C; ++c) sp[o + c] = static_cast<uint8_t>(index[c]);
+          }
         }
       }
     });

@@ -39,6 +39,13 @@ inline void narrow(const acc_t<scalar_t>* src, scalar_t* dst, int64_t n) {
 // The activations through ATen's fast exp (exp_u20: a degree-5 polynomial, ~20 ulp in float): the
 // results are rounded to bf16 (8 significant bits) or used in float, and Sleef's exact exp/tanh made
 // the gate arithmetic as slow as torch's separate passes. In double, exp_u20 is the exact exp.
+// Row `row` = (direction, batch) of a (D, T, B, G) tensor at a fixed step, the rows of one direction
+// `row_stride` apart and the directions `dir_stride` apart.
+template <typename T>
+inline T* direction_row(T* base, int64_t row, int64_t rows_per_dir, int64_t dir_stride, int64_t row_stride) {
+  return base + (row / rows_per_dir) * dir_stride + (row % rows_per_dir) * row_stride;
+}
+
 template <typename A>
 inline Vectorized<A> sigmoid(const Vectorized<A>& x) {
   const Vectorized<A> one(A(1));
@@ -80,7 +87,7 @@ void gru_step_forward(const scalar_t* gi, int64_t gi_row_stride, int64_t rows_pe
   using V = Vectorized<A>;
   const int64_t G = 3 * h;
   for_rows<A>(rows, h, 8, [&](int64_t row, A* s) {
-    const scalar_t* gi_row = gi + (row / rows_per_dir) * gi_dir_stride + (row % rows_per_dir) * gi_row_stride;
+    const scalar_t* gi_row = direction_row(gi, row, rows_per_dir, gi_dir_stride, gi_row_stride);
     const scalar_t* gh_row = gh + row * G;
     A *xr = s, *xz = s + h, *xn = s + 2 * h, *hr = s + 3 * h, *hz = s + 4 * h, *hn = s + 5 * h, *hp = s + 6 * h,
       *out = s + 7 * h;
@@ -148,8 +155,8 @@ void gru_step_backward(const scalar_t* grad_h, const scalar_t* m, acc_t<scalar_t
       S(g * zz, carry_row);
       S(dr, out), S(dz, out + h), S(dnn, dn), S(dnn * rr, mm);
     }
-    scalar_t* dgi_row = dgi + (row / rows_per_dir) * d_dir_stride + (row % rows_per_dir) * d_row_stride;
-    scalar_t* dgh_row = dgh + (row / rows_per_dir) * d_dir_stride + (row % rows_per_dir) * d_row_stride;
+    scalar_t* dgi_row = direction_row(dgi, row, rows_per_dir, d_dir_stride, d_row_stride);
+    scalar_t* dgh_row = direction_row(dgh, row, rows_per_dir, d_dir_stride, d_row_stride);
     narrow<scalar_t>(out, dgi_row, 2 * h);
     narrow<scalar_t>(dn, dgi_row + 2 * h, h);
     narrow<scalar_t>(out, dgh_row, 2 * h);
@@ -193,7 +200,7 @@ void lstm_step_forward(const scalar_t* gi, int64_t gi_row_stride, int64_t rows_p
   using V = Vectorized<A>;
   const int64_t G = 4 * h;
   for_rows<A>(rows, h, 9, [&](int64_t row, A* s) {
-    const scalar_t* gi_row = gi + (row / rows_per_dir) * gi_dir_stride + (row % rows_per_dir) * gi_row_stride;
+    const scalar_t* gi_row = direction_row(gi, row, rows_per_dir, gi_dir_stride, gi_row_stride);
     scalar_t* gate_row = gates + row * G;  // holds h @ w_hh^T + b_hh on entry, the activated gates on exit
     A *x = s, *y = s + G, *out = s + 2 * G;
     widen(gi_row, x, G);
@@ -260,7 +267,7 @@ void lstm_step_backward(const scalar_t* grad_h, const scalar_t* m, acc_t<scalar_
       S(dhh * tc * o * (one - o), out + 3 * h);
       S(dc * f, dcr);
     }
-    narrow<scalar_t>(out, dgates + (row / rows_per_dir) * d_dir_stride + (row % rows_per_dir) * d_row_stride, G);
+    narrow<scalar_t>(out, direction_row(dgates, row, rows_per_dir, d_dir_stride, d_row_stride), G);
     narrow<scalar_t>(out, dgates_step + row * G, G);
   });
 }
