@@ -257,6 +257,21 @@ def allocator_runs(script: Path, args: list[str]):
         yield "glibc-keep", run_child(script, args, env_extra={"GLIBC_TUNABLES": GLIBC_KEEP_MEMORY}), "GLIBC_TUNABLES"
 
 
+def stage_allocator() -> tuple[str, dict]:
+    """(name, environment changes) of the allocator set-up a stage gives itself (HWR_ALLOCATOR, default
+    auto: stages/common.py's allocator_env), for run_child's env_extra."""
+    sys.path.insert(0, str(REPO / "stages"))
+    from common import allocator_env  # stages/common.py
+
+    env = allocator_env(os.environ.get("HWR_ALLOCATOR", "auto"), dict(os.environ))
+    if env is None:
+        return "as this process (" + os.environ.get("LD_PRELOAD", "glibc") + ")", {}
+    changes = {k: v for k, v in env.items() if os.environ.get(k) != v}
+    preload = changes.get("LD_PRELOAD", "")
+    name = next((n for n, libs in ALLOCATORS.items() if any(lib in preload for lib in libs)), None)
+    return name or ("glibc-keep" if "GLIBC_TUNABLES" in changes else "glibc"), changes
+
+
 def write_summary(path: str | None, rows: list[dict]) -> None:
     """Rows for run_all's table: {bench, what, baseline, project, unit, ratio, note}."""
     if path:

@@ -1,7 +1,7 @@
 """Training throughput (images/s) of the study's CRNN, GRU and LSTM: naive baseline vs the project's path.
 
-    python benchmarks/bench_train.py [--steps 10] [--warmup 2] [--batch 128] [--rnn gru lstm] [--quick]
-                                     [--alloc-rnn gru|all|none] [--data PATH]
+    python benchmarks/bench_train.py [--pairs 3] [--steps 10] [--warmup 2] [--batch 128] [--rnn gru lstm]
+                                     [--quick] [--alloc-rnn gru|all|none] [--data PATH]
 
 Both paths run in the same run on the same real JPEGs (../shared/data/real-unlabeled/train_v2.zip,
 or --data), with random labels of realistic length (3-12 symbols); warm-up steps are excluded;
@@ -11,11 +11,16 @@ the time includes getting each batch (data loading is part of training throughpu
   own GRU/LSTM), fp32, eager, default (NCHW) memory layout, fed by a per-sample
   torch Dataset that reads the JPEG from the zip, decodes and normalises in ``__getitem__`` (PIL ->
   grayscale -> crop/pad to 64x256 -> float tensor), ``DataLoader(num_workers=0)``, torch's default
-  thread count;
+  thread count, glibc malloc's defaults;
 * project: the images preprocessed once into the uint8 memmap store (hwr.preprocessing.preprocess_split,
   not timed here: see bench_preprocess.py), batches gathered by index arrays, the precision
   ``hwr.runtime.resolve_precision('auto', device)`` picks, channels_last, threads from
-  ``hwr.runtime.configure_threads``: the inner loop of hwr.training.train.
+  ``hwr.runtime.configure_threads``: the inner loop of hwr.training.train, in a fresh process with
+  the allocator set-up the train stage gives itself (HWR_ALLOCATOR=auto: tcmalloc or jemalloc when
+  installed, else glibc keeping freed memory; stages/common.py).
+
+Pairs: on a shared machine both figures drift by 10-15 % between minutes, so each model is measured
+as --pairs back-to-back (baseline, project) pairs and judged by the median of the pairs' ratios.
 
 Allocators: the project path is re-run in fresh processes with glibc malloc, and with jemalloc /
 tcmalloc through LD_PRELOAD when their libraries are installed (``apt-get install libjemalloc2
@@ -23,13 +28,15 @@ libtcmalloc-minimal4``); absent ones are skipped with a note.
 
 Compute limit: this machine's matmul GFLOP/s (2 threads; in bf16 when the project path trains in
 bf16, else fp32) / 3.45 GFLOP per training image (forward + backward of the GRU CRNN) = the
-images/s no implementation can beat here; the GRU project figure is printed as a percentage of it.
+images/s no implementation can beat here; the GRU project figure (median of the pairs) is printed
+as a percentage of it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import tempfile
 import time
@@ -128,6 +135,8 @@ def main(argv=None) -> list[dict]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", help="zip of real JPEGs (default: ../shared/data/real-unlabeled/train_v2.zip)")
     ap.add_argument("--steps", type=int, help="timed steps per measurement (default 10; --quick 1): fewer gives noisy figures on shared machines")
+    ap.add_argument("--pairs", type=int, help="back-to-back (baseline, project) measurements per model, judged "
+                    "by their median ratio (default 3; --quick 1)")
     ap.add_argument("--warmup", type=int, help="untimed warm-up steps (default 2; --quick 1)")
     ap.add_argument("--batch", type=int, help="batch size (default 128, the study's; --quick 16)")
     ap.add_argument("--rnn", nargs="+", choices=["gru", "lstm"], default=["gru", "lstm"])
@@ -141,6 +150,7 @@ def main(argv=None) -> list[dict]:
     args.steps = args.steps or (1 if args.quick else 10)
     args.warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
     args.batch = args.batch or (16 if args.quick else 128)
+    args.pairs = args.pairs or (1 if args.quick else 3)
     if args.child:
         return _child(args)
 
@@ -162,25 +172,34 @@ def main(argv=None) -> list[dict]:
         # the compute limit is the 2-core CPU's; on a GPU the ratio to it would mean nothing
         gflops = C.matmul_gflops(threads=2, dtype=matmul_dtype) if device.type == "cpu" else None
         limit = gflops / C.GFLOP_PER_TRAIN_IMAGE_GRU if gflops else None
+        stage_name, stage_env = C.stage_allocator()
+        print(f"\nproject path in a fresh process with the train stage's allocator set-up: {stage_name}")
+        print(f"{'model':6} {'pair':>4} {'baseline img/s':>15} {'project img/s':>14} {'ratio':>7}")
         results = {}
-        print(f"\n{'model':6} {'baseline img/s':>15} {'project img/s':>14} {'ratio':>7}   project set-up")
         for rnn in args.rnn:
-            base = baseline_rate(rnn, dataset, args.batch, args.warmup, args.steps)
-            proj = project_rate(rnn, store, args.batch, args.warmup, args.steps)
-            results[rnn] = proj
-            r = C.ratio(proj["images_per_s"], base["images_per_s"])
-            print(f"{rnn:6} {base['images_per_s']:15.2f} {proj['images_per_s']:14.2f} {r:6.2f}x   "
-                  f"{proj['precision']}, {proj['layout']}, {proj['threads']} threads "
-                  f"(baseline: fp32, default layout, {base['threads']} threads)", flush=True)
-            rows.append({"bench": "train", "what": f"{rnn} train img/s (batch {args.batch})",
-                         "baseline": base["images_per_s"], "project": proj["images_per_s"], "unit": "img/s",
-                         "ratio": r})
+            child_args = ["--child", "--store", str(Path(tmp) / "store"), "--rnn", rnn, "--batch", str(args.batch),
+                          "--steps", str(args.steps), "--warmup", str(args.warmup)]
+            bases, projs, ratios = [], [], []
+            for pair in range(1, args.pairs + 1):
+                base = baseline_rate(rnn, dataset, args.batch, args.warmup, args.steps)
+                proj = C.run_child(Path(__file__), child_args, env_extra=stage_env)
+                bases.append(base["images_per_s"])
+                projs.append(proj["images_per_s"])
+                ratios.append(C.ratio(proj["images_per_s"], base["images_per_s"]))
+                print(f"{rnn:6} {pair:4} {bases[-1]:15.2f} {projs[-1]:14.2f} {ratios[-1]:6.2f}x", flush=True)
+            base_med, proj_med, ratio_med = (statistics.median(v) for v in (bases, projs, ratios))
+            results[rnn] = proj_med
+            print(f"{rnn:6} {'med':>4} {base_med:15.2f} {proj_med:14.2f} {ratio_med:6.2f}x   project: "
+                  f"{proj['precision']}, {proj['layout']}, {proj['threads']} threads, {stage_name} (baseline: fp32, "
+                  f"default layout, {base['threads']} threads, glibc)", flush=True)
+            rows.append({"bench": "train", "what": f"{rnn} train img/s (batch {args.batch}), median of {args.pairs}",
+                         "baseline": base_med, "project": proj_med, "unit": "img/s", "ratio": ratio_med,
+                         "note": f"ratios {min(ratios):.2f}-{max(ratios):.2f}x; {stage_name}"})
 
         if args.alloc_rnn in ("all", "none"):
             alloc_rnns = args.rnn if args.alloc_rnn == "all" else []
         else:
             alloc_rnns = [args.alloc_rnn] if args.alloc_rnn in args.rnn else args.rnn[:1]
-        best_alloc = {}
         if alloc_rnns:
             print("\nallocators (project path, each in a fresh process; ratio vs glibc malloc in a fresh process):")
         for rnn in alloc_rnns:
@@ -190,8 +209,6 @@ def main(argv=None) -> list[dict]:
             print(f"  {rnn} glibc malloc: {glibc['images_per_s']:8.2f} img/s", flush=True)
             for name, res, lib in C.allocator_runs(Path(__file__), child_args):
                 r = C.ratio(res["images_per_s"], glibc["images_per_s"])
-                if res["images_per_s"] > best_alloc.get(rnn, (None, 0.0))[1]:
-                    best_alloc[rnn] = (name, res["images_per_s"])
                 print(f"  {rnn} {name:8}: {res['images_per_s']:8.2f} img/s  ({r:.2f}x glibc)  [{lib}]", flush=True)
                 rows.append({"bench": "train", "what": f"{rnn} train img/s, {name} vs glibc",
                              "baseline": glibc["images_per_s"], "project": res["images_per_s"], "unit": "img/s",
@@ -203,18 +220,11 @@ def main(argv=None) -> list[dict]:
             print(f"\ncompute limit: {precision_name(matmul_dtype)} matmul {gflops:.1f} GFLOP/s (2 threads) / "
                   f"{C.GFLOP_PER_TRAIN_IMAGE_GRU} GFLOP per GRU training image = {limit:.1f} img/s")
         if "gru" in results and limit is not None:
-            pct = 100 * results["gru"]["images_per_s"] / limit
-            print(f"GRU project path: {results['gru']['images_per_s']:.2f} img/s = {pct:.0f} % of that limit")
+            pct = 100 * results["gru"] / limit
+            print(f"GRU project path (median of the pairs): {results['gru']:.2f} img/s = {pct:.0f} % of that limit")
             rows.append({"bench": "train", "what": "GRU project vs compute limit", "baseline": limit,
-                         "project": results["gru"]["images_per_s"], "unit": "img/s", "ratio":
-                         results["gru"]["images_per_s"] / limit,
+                         "project": results["gru"], "unit": "img/s", "ratio": results["gru"] / limit,
                          "note": f"{precision_name(matmul_dtype)} matmul {gflops:.0f} GFLOP/s"})
-        for rnn, (name, rate) in best_alloc.items():  # as the train stage runs when the library is installed
-            base = next(r["baseline"] for r in rows if r["what"].startswith(f"{rnn} train img/s (batch"))
-            print(f"{rnn.upper()} project path with {name}: {rate:.2f} img/s = {C.ratio(rate, base):.2f}x the baseline"
-                  + (f", {100 * rate / limit:.0f} % of the limit" if rnn == "gru" and limit else ""))
-            rows.append({"bench": "train", "what": f"{rnn} train img/s (batch {args.batch}), {name}",
-                         "baseline": base, "project": rate, "unit": "img/s", "ratio": C.ratio(rate, base)})
     C.write_summary(args.summary, rows)
     return rows
 

@@ -1,4 +1,5 @@
-"""hwr.blocks.bn_pool_relu computes relu(pool(bn(x))) exactly as torch's three layers do."""
+"""hwr.blocks.bn_pool_relu computes relu(pool(bn(x))) exactly as torch's three layers do, and
+conv_bn_pool_relu relu(pool(bn(conv(image)))) as torch's four."""
 
 import pytest
 import torch
@@ -32,7 +33,8 @@ def _forward_backward(x, fn, grad):
 
 
 @pytest.mark.parametrize("shape, kernel", [((3, 4, 6, 8), (2, 2)), ((2, 5, 7, 9), (2, 1)),  # 7, 9: rows/cols
-                                           ((4, 37, 4, 6), (2, 2)), ((2, 3, 5, 5), (3, 2))])   # past the windows
+                                           ((4, 37, 4, 6), (2, 2)), ((2, 3, 5, 5), (3, 2)),    # past the windows
+                                           ((2, 3, 5, 37), (2, 2))])  # 37 columns: backward's tiles of 16
 @pytest.mark.parametrize("scale_sign", [1.0, -1.0])
 def test_training_matches_torch(shape, kernel, scale_sign):
     reference, fused, pool = _layers(shape[1], kernel, scale_sign)
@@ -84,4 +86,87 @@ def test_torch_layers_where_the_kernel_does_not_apply(case, monkeypatch):
     called = []
     monkeypatch.setattr(blocks._BNPoolReLU, "apply", lambda *a: called.append(1))
     torch.testing.assert_close(blocks.bn_pool_relu(x, fused, pool), torch.relu(pool(reference(x))), rtol=0, atol=0)
+    assert not called
+
+
+# ---- the first block, convolution included
+
+
+def _conv(out_channels, dtype=torch.float64, **options):
+    torch.manual_seed(1)
+    conv = nn.Conv2d(1, out_channels, 3, padding=1, **options).to(dtype)
+    twin = nn.Conv2d(1, out_channels, 3, padding=1, **options).to(dtype)
+    twin.load_state_dict(conv.state_dict())
+    return conv, twin.to(memory_format=torch.channels_last)  # the fused path is for channels_last models
+
+
+@pytest.mark.parametrize("shape, kernel", [((3, 1, 6, 8), (2, 2)), ((2, 1, 7, 37), (2, 2)),  # 7 x 37: past the
+                                           ((2, 1, 5, 9), (2, 1)), ((2, 1, 5, 7), (3, 2))])   # windows; tiles
+@pytest.mark.parametrize("channels", [5, 37])
+@pytest.mark.parametrize("scale_sign", [1.0, -1.0])
+def test_first_block_matches_torch(shape, kernel, channels, scale_sign, monkeypatch):
+    reference, fused, pool = _layers(channels, kernel, scale_sign)
+    conv, fused_conv = _conv(channels)
+    image = torch.rand(*shape, dtype=torch.float64)
+    grad = torch.randn(shape[0], channels, shape[2] // kernel[0], shape[3] // kernel[1], dtype=torch.float64)
+    called = []
+    apply = blocks._ConvBNPoolReLU.apply
+    monkeypatch.setattr(blocks._ConvBNPoolReLU, "apply", lambda *a: called.append(1) or apply(*a))
+    expected = torch.relu(pool(reference(conv(image))))
+    got = blocks.conv_bn_pool_relu(image, fused_conv, fused, pool)
+    assert called and got.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
+    (expected * grad).sum().backward()
+    (got * grad).sum().backward()
+    for mine, theirs in [(fused_conv.weight, conv.weight), (fused_conv.bias, conv.bias), (fused.weight, reference.weight),
+                         (fused.bias, reference.bias)]:
+        torch.testing.assert_close(mine.grad, theirs.grad, rtol=1e-10, atol=1e-10)
+    for name, value in reference.state_dict().items():
+        torch.testing.assert_close(fused.state_dict()[name], value, rtol=1e-12, atol=1e-12, msg=name)
+
+
+def test_first_block_in_eval_mode_and_in_bf16():
+    reference, fused, pool = _layers(8, (2, 2))
+    conv, fused_conv = _conv(8)
+    reference.eval(), fused.eval()
+    image = torch.rand(3, 1, 6, 10, dtype=torch.float64)
+    with torch.no_grad():
+        torch.testing.assert_close(blocks.conv_bn_pool_relu(image, fused_conv, fused, pool),
+                                   torch.relu(pool(reference(conv(image)))), rtol=1e-12, atol=1e-12)
+    reference, fused, pool = _layers(32, (2, 2), dtype=torch.float32)
+    conv, fused_conv = _conv(32, dtype=torch.float32)
+    image = torch.rand(4, 1, 16, 16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        expected = torch.relu(pool(reference(conv(image))))
+        got = blocks.conv_bn_pool_relu(image, fused_conv, fused, pool)
+    assert got.dtype == expected.dtype == torch.bfloat16
+    assert (got.float() - expected.float()).abs().max() < 0.05
+    torch.testing.assert_close(fused.running_var, reference.running_var, rtol=1e-2, atol=1e-3)
+
+
+@pytest.mark.parametrize("case", ["default layout", "image needs a gradient", "two channels", "no padding",
+                                  "eval with gradients", "no kernels"])
+def test_first_block_torch_layers_where_the_kernel_does_not_apply(case, monkeypatch):
+    reference, fused, pool = _layers(4, (2, 2), dtype=torch.float32)
+    conv, fused_conv = _conv(4, dtype=torch.float32, **({"stride": 1} if case != "no padding" else {}))
+    image = torch.rand(2, 1, 6, 6)
+    if case == "default layout":
+        fused_conv = fused_conv.to(memory_format=torch.contiguous_format)
+    elif case == "image needs a gradient":
+        image.requires_grad_()
+    elif case == "two channels":
+        image = torch.rand(2, 2, 6, 6)
+        conv = nn.Conv2d(2, 4, 3, padding=1)
+        fused_conv = nn.Conv2d(2, 4, 3, padding=1).to(memory_format=torch.channels_last)
+        fused_conv.load_state_dict(conv.state_dict())
+    elif case == "no padding":
+        conv.padding = fused_conv.padding = (0, 0)
+    elif case == "eval with gradients":
+        reference.eval(), fused.eval()
+    else:
+        monkeypatch.setattr(native, "block_ops", lambda: None)
+    called = []
+    monkeypatch.setattr(blocks._ConvBNPoolReLU, "apply", lambda *a: called.append(1))
+    torch.testing.assert_close(blocks.conv_bn_pool_relu(image, fused_conv, fused, pool),
+                               torch.relu(pool(reference(conv(image)))))
     assert not called

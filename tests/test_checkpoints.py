@@ -16,6 +16,9 @@ def test_round_trip(tmp_path, rnn):
     loaded, config = load_model(path)
     assert config["rnn"] == rnn and config["resize"] == "fit" and config["alphabet"]
     assert not loaded.training
+    # channels_last, as training runs it (the CPU's fused conv-block kernel needs that layout)
+    assert loaded.cnn[4].weight.is_contiguous(memory_format=torch.channels_last)  # conv 2 (32 -> 64)
+    assert not loaded.cnn[4].weight.is_contiguous()
     x = torch.randint(0, 256, (2, 64, 256), dtype=torch.uint8)
     with torch.no_grad():
         torch.testing.assert_close(loaded(x), net(x))

@@ -117,12 +117,13 @@ def test_recurrent_and_dense_layers_start_as_keras_would(rnn):
 @pytest.mark.parametrize("rnn", ["gru", "lstm"])
 def test_same_function_and_gradients_as_the_study_written_plainly(rnn, layout, monkeypatch):
     """CRNN's reordering (pool before ReLU, channels_last feature order, hwr.recurrent's layers, and in
-    channels_last hwr.blocks' fused batch norm + pool + ReLU) changes nothing: in training mode (batch
+    channels_last hwr.blocks' fused (conv +) batch norm + pool + ReLU) changes nothing: in training mode (batch
     statistics), float64 up to the float32 log-probabilities, outputs, every parameter's gradient
     and the running statistics agree with StudyCRNN's."""
     fused = []
-    apply = blocks._BNPoolReLU.apply
-    monkeypatch.setattr(blocks._BNPoolReLU, "apply", lambda *a: fused.append(1) or apply(*a))
+    for function in (blocks._BNPoolReLU, blocks._ConvBNPoolReLU):
+        monkeypatch.setattr(function, "apply",
+                            lambda *a, name=function.__name__, apply=function.apply: fused.append(name) or apply(*a))
     torch.manual_seed(0)
     memory_format = torch.channels_last if layout == "channels_last" else torch.contiguous_format
     net = CRNN(rnn).double().train().to(memory_format=memory_format)
@@ -142,7 +143,8 @@ def test_same_function_and_gradients_as_the_study_written_plainly(rnn, layout, m
     for name, buffer in net.state_dict().items():
         torch.testing.assert_close(buffer, study.state_dict()[name], msg=name)
     if layout == "channels_last" and native.block_ops() is not None:
-        assert len(fused) == 3  # the fused path ran, once per block
+        # the fused path ran, once per block: the first with its convolution
+        assert fused == ["_ConvBNPoolReLU", "_BNPoolReLU", "_BNPoolReLU"]
     else:
         assert not fused
 

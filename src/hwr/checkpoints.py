@@ -49,4 +49,5 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[CR
         raise HwrError(f"{path}: trained with another alphabet; retrain it with this version of hwr")
     model = CRNN(config["rnn"])
     model.load_state_dict(blob["state_dict"])
-    return model.to(device).eval(), config
+    # channels_last, as in training: the CPU's conv blocks then run hwr.blocks' fused kernel
+    return model.to(device).to(memory_format=torch.channels_last).eval(), config

@@ -16,7 +16,7 @@ against the study's network written plainly): each block max-pools before its Re
 as ReLU is monotonic, and the ReLU then touches a 2-4x smaller tensor); the column features are read
 in the order a channels_last tensor stores them, with the projection's weight columns reordered to
 match, so its state_dict is the study's; on the CPU, each block's batch norm, max-pool and ReLU are
-one operation (hwr.blocks), and the GRU and LSTM are hwr.recurrent's (their time loops in hwr's
+one operation (hwr.blocks; the first block's convolution included), and the GRU and LSTM are hwr.recurrent's (their time loops in hwr's
 compiled kernels). With fused Adam they make a bf16 training step at batch 128 on
 2 CPU cores about 13 % (GRU) and 8 % (LSTM) faster than the same network with torch's layers.
 Every convolution has batch normalisation and He-normal initialisation, as in the study. The other
@@ -84,7 +84,7 @@ class CRNN(nn.Module):
         x = normalise(images) if images.dtype == torch.uint8 else images
         layers = list(self.cnn)
         for conv, bn, pool in zip(layers[0::4], layers[1::4], layers[2::4]):  # (conv, BN, pool, ReLU) x 3
-            x = blocks.bn_pool_relu(conv(x), bn, pool)
+            x = blocks.conv_bn_pool_relu(x, conv, bn, pool)  # the first block's conv included, on the CPU
         n, c, h, w = x.shape  # (N, 128, 8, 64)
         # one step per column: (N, 64, 1024); features ordered (row, channel), the order a channels_last
         # tensor stores them in, so the copy moves whole rows of 128 channels

@@ -71,11 +71,9 @@ def _column_sums(x: torch.Tensor) -> torch.Tensor:
 
 
 def _input_gradients(ctx, dgates: torch.Tensor, xs: torch.Tensor, w_ih: torch.Tensor):
-    """Gradients of the layer input and of the input weights and biases from the gates' gradient."""
+    """Gradients of the layer input and of the input weights from the gates' gradient."""
     d = dgates.shape[0]
-    dtype = ctx.param_dtype
-    dw_ih = torch.bmm(dgates.transpose(1, 2), xs).to(dtype)
-    db_ih = _column_sums(dgates).to(dtype)
+    dw_ih = torch.bmm(dgates.transpose(1, 2), xs).to(ctx.param_dtype)
     dx = None
     if ctx.needs_input_grad[0]:
         t, b, f = ctx.input_shape
@@ -83,15 +81,15 @@ def _input_gradients(ctx, dgates: torch.Tensor, xs: torch.Tensor, w_ih: torch.Te
         dx = dxs[0].to(ctx.input_dtype, copy=True)
         if d == 2:
             dx += dxs[1].flip(0)
-    return dx, dw_ih, db_ih
+    return dx, dw_ih
 
 
 def _recurrent_weight_gradients(dgates: torch.Tensor, states: torch.Tensor, dtype: torch.dtype):
-    """dW_hh and db_hh (in the parameters' ``dtype``) as one product over all time steps:
-    states (T+1, D, B, H) are h_0 .. h_T in loop order."""
+    """dW_hh (in the parameters' ``dtype``) as one product over all time steps: states (T+1, D, B, H)
+    are h_0 .. h_T in loop order."""
     d, tb, _ = dgates.shape
     previous = states[:-1].transpose(0, 1).reshape(d, tb, -1)
-    return torch.bmm(dgates.transpose(1, 2), previous).to(dtype), _column_sums(dgates).to(dtype)
+    return torch.bmm(dgates.transpose(1, 2), previous).to(dtype)
 
 
 class _TorchLoops:
@@ -168,14 +166,16 @@ class _GRULayer(torch.autograd.Function):
         dgh = torch.empty(d, t, b, 3 * h, dtype=n.dtype)
         _loops().gru_backward(_split(grad_out, d, n.dtype), w_hh, gh, rz, n, states, dgi, dgh)
         dgi, dgh = dgi.view(d, t * b, 3 * h), dgh.view(d, t * b, 3 * h)
-        dw_hh, db_hh = _recurrent_weight_gradients(dgh, states, ctx.param_dtype)
-        dx, dw_ih, db_ih = _input_gradients(ctx, dgi, xs, w_ih)
+        dw_hh = _recurrent_weight_gradients(dgh, states, ctx.param_dtype)
+        dx, dw_ih = _input_gradients(ctx, dgi, xs, w_ih)
+        db_ih, db_hh = _column_sums(dgi).to(ctx.param_dtype), _column_sums(dgh).to(ctx.param_dtype)
         return dx, dw_ih, dw_hh, db_ih, db_hh, None
 
 
 class _LSTMLayer(torch.autograd.Function):
     """One (bi)directional LSTM layer (native kernels only); returns the output (T, B, D*H) and the
-    last loop step's cell states (D, B, H): each direction's final c."""
+    last loop step's cell states (D, B, H): each direction's final c. Both biases enter as their sum,
+    in the cell state's dtype, added in the kernel's gate pass (the products run without them)."""
 
     @staticmethod
     def forward(ctx, x, w_ih, w_hh, b_ih, b_hh, dtype):
@@ -184,14 +184,16 @@ class _LSTMLayer(torch.autograd.Function):
         ctx.input_shape, ctx.input_dtype, ctx.param_dtype = x.shape, x.dtype, w_hh.dtype
         ctx.set_materialize_grads(False)
         w_ih, w_hh = w_ih.to(dtype), w_hh.to(dtype)
-        xs, gi = _input_projections(x, w_ih, b_ih, dtype)
+        accumulate = _ACCUMULATE.get(dtype, torch.float32)
+        xs = _directions(x, d, dtype)
+        gi = torch.bmm(xs, w_ih.transpose(1, 2)).view(d, t, b, g)
+        bias = (b_ih.to(accumulate) + b_hh.to(accumulate)).contiguous()
         states = torch.empty(t + 1, d, b, h, dtype=dtype)
         states[0].zero_()
-        cells = torch.empty(t + 1, d, b, h, dtype=_ACCUMULATE.get(dtype, torch.float32))
+        cells = torch.empty(t + 1, d, b, h, dtype=accumulate)
         cells[0].zero_()
         gates = torch.empty(t, d, b, g, dtype=dtype)  # i, f, g, o after their activations
-        native.recurrent_ops().lstm_forward(gi, w_hh.transpose(1, 2).contiguous(),
-                                            b_hh.to(dtype).unsqueeze(1).contiguous(), states, cells, gates)
+        native.recurrent_ops().lstm_forward(gi, w_hh.transpose(1, 2).contiguous(), bias, states, cells, gates)
         ctx.save_for_backward(xs, w_ih, w_hh, gates, cells, states)
         return _join(states[1:]), cells[-1].to(dtype)
 
@@ -204,11 +206,13 @@ class _LSTMLayer(torch.autograd.Function):
             grad_out = torch.zeros(t, b, d * h, dtype=gates.dtype)
         dc = torch.zeros_like(cells[0]) if grad_cells is None else grad_cells.to(cells.dtype, copy=True)
         dgates = torch.empty(d, t, b, g, dtype=gates.dtype)
+        db = torch.empty(d, g, dtype=cells.dtype)  # summed by the kernel, step by step
         native.recurrent_ops().lstm_backward(_split(grad_out, d, gates.dtype), dc.contiguous(), w_hh, gates, cells,
-                                             dgates)
+                                             dgates, db)
         dgates = dgates.view(d, t * b, g)
-        dw_hh, db = _recurrent_weight_gradients(dgates, states, ctx.param_dtype)
-        dx, dw_ih, _ = _input_gradients(ctx, dgates, xs, w_ih)
+        dw_hh = _recurrent_weight_gradients(dgates, states, ctx.param_dtype)
+        dx, dw_ih = _input_gradients(ctx, dgates, xs, w_ih)
+        db = db.to(ctx.param_dtype)
         return dx, dw_ih, dw_hh, db, db.clone(), None
 
 

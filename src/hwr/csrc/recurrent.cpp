@@ -7,9 +7,9 @@
 //
 // Layouts (D directions, T steps, B batch, H hidden, G = 3H for the GRU, 4H for the LSTM), all
 // contiguous, in loop order (the reverse direction's step s is time T-1-s):
-//   gi     (D, T, B, G)  input projections with the input bias added
+//   gi     (D, T, B, G)  input projections (the GRU's with the input bias added; see the LSTM's below)
 //   w_hh_t (D, H, G)     recurrent weights, transposed; w_hh (D, G, H) untransposed
-//   b_hh   (D, 1, G)
+//   b_hh   (D, 1, G)     the GRU's
 //   states (T+1, D, B, H) h_0 = 0, then h_1 .. h_T
 // Gate orders are torch's: GRU r, z, n; LSTM i, f, g, o.
 
@@ -189,29 +189,32 @@ void gru_backward(const at::Tensor& grad_h, const at::Tensor& w_hh, const at::Te
 }
 
 // ---------------------------------------------------------------------------------------------------
-// LSTM.  [i, f, g, o] = [s, s, tanh, s](gi + h @ w_hh^T + b_hh), c' = f c + i g, h' = o tanh(c').
+// LSTM.  [i, f, g, o] = [s, s, tanh, s](gi + h @ w_hh^T + bias), c' = f c + i g, h' = o tanh(c'), with
+// gi = x @ w_ih^T and bias = b_ih + b_hh (D, G) in acc_t, added here: the products then run without a
+// bias operand, which makes the per-step product ~9 % faster.
 // Saved for backward: the activated gates (T, D, B, 4H) and the cell states (T+1, D, B, H) in acc_t.
 
 template <typename scalar_t>
 void lstm_step_forward(const scalar_t* gi, int64_t gi_row_stride, int64_t rows_per_dir, int64_t gi_dir_stride,
-                       scalar_t* gates, const acc_t<scalar_t>* c_prev, acc_t<scalar_t>* c_next, scalar_t* h_next,
-                       int64_t rows, int64_t h) {
+                       const acc_t<scalar_t>* bias, scalar_t* gates, const acc_t<scalar_t>* c_prev,
+                       acc_t<scalar_t>* c_next, scalar_t* h_next, int64_t rows, int64_t h) {
   using A = acc_t<scalar_t>;
   using V = Vectorized<A>;
   const int64_t G = 4 * h;
   for_rows<A>(rows, h, 9, [&](int64_t row, A* s) {
     const scalar_t* gi_row = direction_row(gi, row, rows_per_dir, gi_dir_stride, gi_row_stride);
-    scalar_t* gate_row = gates + row * G;  // holds h @ w_hh^T + b_hh on entry, the activated gates on exit
+    const A* b = bias + (row / rows_per_dir) * G;
+    scalar_t* gate_row = gates + row * G;  // holds h @ w_hh^T on entry, the activated gates on exit
     A *x = s, *y = s + G, *out = s + 2 * G;
     widen(gi_row, x, G);
     widen(gate_row, y, G);
     const A* cp = c_prev + row * h;
     A* cn = c_next + row * h;
     FOR_LANES(h) {
-      V i = sigmoid(L(x) + L(y));
-      V f = sigmoid(L(x + h) + L(y + h));
-      V g = tanh(L(x + 2 * h) + L(y + 2 * h));
-      V o = sigmoid(L(x + 3 * h) + L(y + 3 * h));
+      V i = sigmoid(L(x) + L(y) + L(b));
+      V f = sigmoid(L(x + h) + L(y + h) + L(b + h));
+      V g = tanh(L(x + 2 * h) + L(y + 2 * h) + L(b + 2 * h));
+      V o = sigmoid(L(x + 3 * h) + L(y + 3 * h) + L(b + 3 * h));
       V c = f * L(cp) + i * g;
       S(c, cn);
       S(o * tanh(c), out);
@@ -223,19 +226,21 @@ void lstm_step_forward(const scalar_t* gi, int64_t gi_row_stride, int64_t rows_p
 }
 
 // cells (T+1, D, B, H) in acc_t, cells[0] = 0; gates (T, D, B, 4H) is filled.
-void lstm_forward(const at::Tensor& gi, const at::Tensor& w_hh_t, const at::Tensor& b_hh, at::Tensor& states,
+void lstm_forward(const at::Tensor& gi, const at::Tensor& w_hh_t, const at::Tensor& bias, at::Tensor& states,
                   at::Tensor& cells, at::Tensor& gates) {
-  check_all("an LSTM buffer", gi, w_hh_t, b_hh, states, cells, gates);
+  check_all("an LSTM buffer", gi, w_hh_t, bias, states, cells, gates);
   const int64_t D = gi.size(0), T = gi.size(1), B = gi.size(2), H = states.size(3);
   at::NoGradGuard no_grad;
   AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, gi.scalar_type(), "lstm_forward", [&] {
     using A = acc_t<scalar_t>;
+    TORCH_CHECK(bias.scalar_type() == c10::CppTypeToScalarType<A>::value, "hwr recurrent: the LSTM bias must be ",
+                c10::CppTypeToScalarType<A>::value);
     for (int64_t s = 0; s < T; ++s) {
       at::Tensor gates_s = gates[s];
-      at::baddbmm_out(gates_s, b_hh, states[s], w_hh_t);
+      at::bmm_out(gates_s, states[s], w_hh_t);
       lstm_step_forward<scalar_t>(gi.data_ptr<scalar_t>() + s * B * 4 * H, 4 * H, B, T * B * 4 * H,
-                                  gates_s.data_ptr<scalar_t>(), cells[s].data_ptr<A>(), cells[s + 1].data_ptr<A>(),
-                                  states[s + 1].data_ptr<scalar_t>(), D * B, H);
+                                  bias.data_ptr<A>(), gates_s.data_ptr<scalar_t>(), cells[s].data_ptr<A>(),
+                                  cells[s + 1].data_ptr<A>(), states[s + 1].data_ptr<scalar_t>(), D * B, H);
     }
   });
 }
@@ -272,15 +277,40 @@ void lstm_step_backward(const scalar_t* grad_h, const scalar_t* m, acc_t<scalar_
   });
 }
 
+// Adds the column sums of step (D, B, G) to dbias (D, G), in acc_t: the bias gradient, one step at a time
+// while the step's gradients are in cache. Each column is summed by one thread in a fixed order, so the
+// result does not depend on the thread count.
+template <typename scalar_t>
+void add_column_sums(const scalar_t* step, acc_t<scalar_t>* dbias, int64_t D, int64_t B, int64_t G) {
+  using A = acc_t<scalar_t>;
+  using V = Vectorized<A>;
+  constexpr int64_t kBlock = 256;  // columns per task
+  const int64_t blocks = (G + kBlock - 1) / kBlock;
+  at::parallel_for(0, D * blocks, 1, [&](int64_t begin, int64_t end) {
+    A row[kBlock];
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t d = task / blocks, first = (task % blocks) * kBlock, n = std::min(kBlock, G - first);
+      A* sums = dbias + d * G + first;
+      for (int64_t b = 0; b < B; ++b) {
+        widen(step + (d * B + b) * G + first, row, n);
+        FOR_LANES(n) { S(L(sums) + L(row), sums); }
+      }
+    }
+  });
+}
+
 // grad_h (T, D, B, H) loop order; dc_last (D, B, H) acc_t: the gradient of the last loop step's cell
-// state (zeros if unused), overwritten; fills dgates (D, T, B, 4H).
+// state (zeros if unused), overwritten; fills dgates (D, T, B, 4H) and dbias (D, 4H, acc_t, zeroed here).
 void lstm_backward(const at::Tensor& grad_h, at::Tensor& dc_last, const at::Tensor& w_hh, const at::Tensor& gates,
-                   const at::Tensor& cells, at::Tensor& dgates) {
-  check_all("an LSTM buffer", grad_h, dc_last, w_hh, gates, cells, dgates);
+                   const at::Tensor& cells, at::Tensor& dgates, at::Tensor& dbias) {
+  check_all("an LSTM buffer", grad_h, dc_last, w_hh, gates, cells, dgates, dbias);
   const int64_t T = gates.size(0), D = gates.size(1), B = gates.size(2), H = gates.size(3) / 4;
   at::NoGradGuard no_grad;
   AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, gates.scalar_type(), "lstm_backward", [&] {
     using A = acc_t<scalar_t>;
+    TORCH_CHECK(dbias.scalar_type() == c10::CppTypeToScalarType<A>::value, "hwr recurrent: the LSTM bias "
+                "gradient must be ", c10::CppTypeToScalarType<A>::value);
+    dbias.zero_();
     at::Tensor m = at::zeros({D, B, H}, gates.options());
     at::Tensor step = at::empty({D, B, 4 * H}, gates.options());  // dgates[:, s] again, contiguous
     for (int64_t s = T - 1; s >= 0; --s) {
@@ -288,6 +318,7 @@ void lstm_backward(const at::Tensor& grad_h, at::Tensor& dc_last, const at::Tens
                                    gates[s].data_ptr<scalar_t>(), cells[s].data_ptr<A>(), cells[s + 1].data_ptr<A>(),
                                    dgates.data_ptr<scalar_t>() + s * B * 4 * H, step.data_ptr<scalar_t>(), 4 * H, B,
                                    T * B * 4 * H, D * B, H);
+      add_column_sums<scalar_t>(step.data_ptr<scalar_t>(), dbias.data_ptr<A>(), D, B, 4 * H);
       if (s > 0) at::bmm_out(m, step, w_hh);
     }
   });
@@ -300,10 +331,10 @@ TORCH_LIBRARY(hwr_recurrent, m) {
         "Tensor(d!) n) -> ()");
   m.def("gru_backward(Tensor grad_h, Tensor w_hh, Tensor gh, Tensor rz, Tensor n, Tensor states, "
         "Tensor(a!) dgi, Tensor(b!) dgh) -> ()");
-  m.def("lstm_forward(Tensor gi, Tensor w_hh_t, Tensor b_hh, Tensor(a!) states, Tensor(b!) cells, "
+  m.def("lstm_forward(Tensor gi, Tensor w_hh_t, Tensor bias, Tensor(a!) states, Tensor(b!) cells, "
         "Tensor(c!) gates) -> ()");
   m.def("lstm_backward(Tensor grad_h, Tensor(a!) dc_last, Tensor w_hh, Tensor gates, Tensor cells, "
-        "Tensor(b!) dgates) -> ()");
+        "Tensor(b!) dgates, Tensor(c!) dbias) -> ()");
 }
 
 TORCH_LIBRARY_IMPL(hwr_recurrent, CPU, m) {
