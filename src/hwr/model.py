@@ -16,9 +16,8 @@ against the study's network written plainly): each block max-pools before its Re
 as ReLU is monotonic, and the ReLU then touches a 2-4x smaller tensor); the column features are read
 in the order a channels_last tensor stores them, with the projection's weight columns reordered to
 match, so its state_dict is the study's; on the CPU, each block's batch norm, max-pool and ReLU are
-one operation (hwr.blocks; the first block's convolution included), and the GRU and LSTM are hwr.recurrent's (their time loops in hwr's
-compiled kernels). With fused Adam they make a bf16 training step at batch 128 on
-2 CPU cores about 13 % (GRU) and 8 % (LSTM) faster than the same network with torch's layers.
+one operation (hwr.blocks; the first block's convolution included), and the GRU and LSTM are
+hwr.recurrent's (their time loops in hwr's compiled kernels; the README gives their effect).
 Every convolution has batch normalisation and He-normal initialisation, as in the study. The other
 layers start as Keras would start them (Glorot-uniform weights, orthogonal recurrent weights, zero
 biases, LSTM forget-gate bias 1), not with PyTorch's small uniform default: with PyTorch's default the
