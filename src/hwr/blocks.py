@@ -68,11 +68,15 @@ class _ConvBNPoolReLU(torch.autograd.Function):
         return None, dconv, dshift.to(ctx.conv_dtype), dweight, dbias, None, None, None
 
 
+def _pair(value) -> tuple:
+    """A layer's size argument as a pair: 2 -> (2, 2)."""
+    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+
+
 def _kernel(pool: nn.MaxPool2d) -> tuple[int, int] | None:
     """(ph, pw) for a max-pool whose stride is its kernel, without padding or dilation; else None."""
-    pair = lambda v: tuple(v) if isinstance(v, (tuple, list)) else (v, v)  # noqa: E731
-    kernel, stride = pair(pool.kernel_size), pair(pool.stride)
-    plain = (stride == kernel and pair(pool.padding) == (0, 0) and pair(pool.dilation) == (1, 1)
+    kernel, stride = _pair(pool.kernel_size), _pair(pool.stride)
+    plain = (stride == kernel and _pair(pool.padding) == (0, 0) and _pair(pool.dilation) == (1, 1)
              and not pool.ceil_mode and not pool.return_indices)
     return kernel if plain else None
 
@@ -101,14 +105,13 @@ def bn_pool_relu(x: torch.Tensor, bn: nn.BatchNorm2d, pool: nn.MaxPool2d) -> tor
 
 
 def _first_block_applies(image: torch.Tensor, conv: nn.Conv2d) -> bool:
-    pair = lambda v: tuple(v) if isinstance(v, (tuple, list)) else (v, v)  # noqa: E731
     # the model is in channels_last: with one input channel only the weight's strides say so (channel
     # innermost); in the default layout the block stays torch's conv, in the layout it asks for
     return (image.dim() == 4 and image.shape[1] == 1 and not image.requires_grad and conv.in_channels == 1
-            and conv.weight.stride(1) == 1
-            and conv.groups == 1 and conv.bias is not None and pair(conv.kernel_size) == (3, 3)
-            and pair(conv.stride) == (1, 1) and pair(conv.dilation) == (1, 1) and conv.padding_mode == "zeros"
-            and (conv.padding == "same" or pair(conv.padding) == (1, 1)))
+            and conv.weight.stride(1) == 1 and conv.groups == 1 and conv.bias is not None
+            and _pair(conv.kernel_size) == (3, 3) and _pair(conv.stride) == (1, 1)
+            and _pair(conv.dilation) == (1, 1) and conv.padding_mode == "zeros"
+            and (conv.padding == "same" or _pair(conv.padding) == (1, 1)))
 
 
 def conv_bn_pool_relu(image: torch.Tensor, conv: nn.Conv2d, bn: nn.BatchNorm2d, pool: nn.MaxPool2d) -> torch.Tensor:
