@@ -239,6 +239,15 @@ def run_child(script: Path, args: list[str], *, env_extra: dict | None = None, t
     return json.loads(lines[-1])
 
 
+def _stages_common():
+    """stages/common.py, where the stages' allocator set-up is defined."""
+    if str(REPO / "stages") not in sys.path:
+        sys.path.insert(0, str(REPO / "stages"))
+    import common
+
+    return common
+
+
 def allocator_runs(script: Path, args: list[str]):
     """``script args`` in a fresh process with each installed allocator preloaded, in turn, then
     with glibc malloc keeping freed memory (GLIBC_KEEP_MEMORY in stages/common.py).
@@ -256,19 +265,14 @@ def allocator_runs(script: Path, args: list[str]):
             continue
         yield name, result, lib
     if platform.libc_ver()[0] == "glibc":  # what the stages use when neither library is installed
-        sys.path.insert(0, str(REPO / "stages"))
-        from common import GLIBC_KEEP_MEMORY  # stages/common.py
-
-        yield "glibc-keep", run_child(script, args, env_extra={"GLIBC_TUNABLES": GLIBC_KEEP_MEMORY}), "GLIBC_TUNABLES"
+        keep = _stages_common().GLIBC_KEEP_MEMORY
+        yield "glibc-keep", run_child(script, args, env_extra={"GLIBC_TUNABLES": keep}), "GLIBC_TUNABLES"
 
 
 def stage_allocator() -> tuple[str, dict]:
     """(name, environment changes) of the allocator set-up a stage gives itself (HWR_ALLOCATOR, default
     auto: stages/common.py's allocator_env), for run_child's env_extra."""
-    sys.path.insert(0, str(REPO / "stages"))
-    from common import allocator_env  # stages/common.py
-
-    env = allocator_env(os.environ.get("HWR_ALLOCATOR", "auto"), dict(os.environ))
+    env = _stages_common().allocator_env(os.environ.get("HWR_ALLOCATOR", "auto"), dict(os.environ))
     if env is None:
         return "as this process (" + os.environ.get("LD_PRELOAD", "glibc") + ")", {}
     changes = {k: v for k, v in env.items() if os.environ.get(k) != v}
