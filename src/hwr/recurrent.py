@@ -65,11 +65,6 @@ def _split(grad: torch.Tensor, directions: int, dtype: torch.dtype) -> torch.Ten
     return out
 
 
-def _column_sums(x: torch.Tensor) -> torch.Tensor:
-    """(D, N, G) -> (D, G) sums over N: as a product with ones, a third faster than sum() in bf16."""
-    return torch.bmm(x.new_ones(x.shape[0], 1, x.shape[1]), x)[:, 0]
-
-
 def _input_gradients(ctx, dgates: torch.Tensor, xs: torch.Tensor, w_ih: torch.Tensor):
     """Gradients of the layer input and of the input weights from the gates' gradient."""
     d = dgates.shape[0]
@@ -97,19 +92,22 @@ class _TorchLoops:
     same buffers), used where they are unavailable."""
 
     @staticmethod
-    def gru_forward(gi, w_hh_t, b_hh, states, gh, rz, n):
+    def gru_forward(gi, w_hh_t, bias, states, ghn, rz, n):
         h = n.shape[-1]
+        b_rz, b_hn, b_in = bias[:, None, : 2 * h], bias[:, None, 2 * h : 3 * h], bias[:, None, 3 * h :]
         for s in range(n.shape[0]):
-            torch.baddbmm(b_hh, states[s], w_hh_t, out=gh[s])
-            torch.add(gi[:, s, :, : 2 * h], gh[s, ..., : 2 * h], out=rz[s]).sigmoid_()
-            torch.addcmul(gi[:, s, :, 2 * h :], rz[s, ..., :h], gh[s, ..., 2 * h :], out=n[s]).tanh_()
+            gh = torch.bmm(states[s], w_hh_t)
+            torch.add(gi[:, s, :, : 2 * h] + gh[..., : 2 * h], b_rz, out=rz[s]).sigmoid_()
+            torch.add(gh[..., 2 * h :], b_hn, out=ghn[s])
+            torch.addcmul(gi[:, s, :, 2 * h :] + b_in, rz[s, ..., :h], ghn[s], out=n[s]).tanh_()
             torch.lerp(n[s], states[s], rz[s, ..., h:], out=states[s + 1])  # (1 - z) n + z h
 
     @staticmethod
-    def gru_backward(grad_h, w_hh, gh, rz, n, states, dgi, dgh):
+    def gru_backward(grad_h, w_hh, ghn, rz, n, states, dgi, dgh, dbias):
         t, d, b, h = n.shape
         dh = torch.zeros(d, b, h, dtype=n.dtype)
         carry, work = torch.empty_like(dh), torch.empty_like(dh)
+        dbias.zero_()
         for s in reversed(range(t)):
             dh += grad_h[s]
             r, z = rz[s, ..., :h], rz[s, ..., h:]
@@ -118,10 +116,12 @@ class _TorchLoops:
             torch.mul(dh, z, out=carry)  # the direct path to h_{t-1}
             torch.sub(dh, carry, out=work)  # dL/dn
             dn = _tanh_backward(work, n[s], grad_input=dgi[:, s, :, 2 * h :])  # the candidate's pre-activation
-            torch.mul(dn, gh[s, ..., 2 * h :], out=work)  # dL/dr
+            torch.mul(dn, ghn[s], out=work)  # dL/dr
             _sigmoid_backward(work, r, grad_input=dgi[:, s, :, :h])
             dgh[:, s, :, : 2 * h].copy_(dgi[:, s, :, : 2 * h])
             torch.mul(dn, r, out=dgh[:, s, :, 2 * h :])
+            dbias[:, : 3 * h] += dgh[:, s].sum(1, dtype=dbias.dtype)
+            dbias[:, 3 * h :] += dn.sum(1, dtype=dbias.dtype)
             torch.add(carry, torch.bmm(dgh[:, s], w_hh), out=dh)
 
 
@@ -129,17 +129,10 @@ def _loops():
     return native.recurrent_ops() or _TorchLoops
 
 
-def _input_projections(x, w_ih, b_ih, dtype):
-    """Both directions' inputs in loop order (D, T*B, F) and their projections (D, T, B, G), bias added."""
-    t, b, _ = x.shape
-    d, g, _ = w_ih.shape
-    xs = _directions(x, d, dtype)
-    gi = torch.baddbmm(b_ih.to(dtype).unsqueeze(1), xs, w_ih.transpose(1, 2)).view(d, t, b, g)
-    return xs, gi
-
-
 class _GRULayer(torch.autograd.Function):
-    """One (bi)directional GRU layer; x (T, B, F), weights stacked over directions (D, 3H, ·)."""
+    """One (bi)directional GRU layer; x (T, B, F), weights stacked over directions (D, 3H, ·). The biases
+    enter as (D, 4H) in the accumulation dtype, [b_ir + b_hr, b_iz + b_hz, b_hn, b_in], added in the gate
+    passes (the products run without them)."""
 
     @staticmethod
     def forward(ctx, x, w_ih, w_hh, b_ih, b_hh, dtype):
@@ -147,29 +140,34 @@ class _GRULayer(torch.autograd.Function):
         d, g, h = w_hh.shape
         ctx.input_shape, ctx.input_dtype, ctx.param_dtype = x.shape, x.dtype, w_hh.dtype
         w_ih, w_hh = w_ih.to(dtype), w_hh.to(dtype)
-        xs, gi = _input_projections(x, w_ih, b_ih, dtype)
+        accumulate = _ACCUMULATE.get(dtype, torch.float32)
+        xs = _directions(x, d, dtype)
+        gi = torch.bmm(xs, w_ih.transpose(1, 2)).view(d, t, b, g)
+        b_ih, b_hh = b_ih.to(accumulate), b_hh.to(accumulate)
+        bias = torch.cat([b_ih[:, : 2 * h] + b_hh[:, : 2 * h], b_hh[:, 2 * h :], b_ih[:, 2 * h :]], dim=1)
         states = torch.empty(t + 1, d, b, h, dtype=dtype)  # h_0 = 0, then h_1 .. h_T in loop order
         states[0].zero_()
-        gh = torch.empty(t, d, b, g, dtype=dtype)
+        ghn = torch.empty(t, d, b, h, dtype=dtype)  # the candidate's h @ w_hn^T + b_hn
         rz = torch.empty(t, d, b, 2 * h, dtype=dtype)  # reset and update gates
         n = torch.empty(t, d, b, h, dtype=dtype)  # candidate state
-        _loops().gru_forward(gi, w_hh.transpose(1, 2).contiguous(), b_hh.to(dtype).unsqueeze(1).contiguous(),
-                             states, gh, rz, n)
-        ctx.save_for_backward(xs, w_ih, w_hh, gh, rz, n, states)
+        _loops().gru_forward(gi, w_hh.transpose(1, 2).contiguous(), bias, states, ghn, rz, n)
+        ctx.save_for_backward(xs, w_ih, w_hh, ghn, rz, n, states)
         return _join(states[1:])
 
     @staticmethod
     def backward(ctx, grad_out):
-        xs, w_ih, w_hh, gh, rz, n, states = ctx.saved_tensors
+        xs, w_ih, w_hh, ghn, rz, n, states = ctx.saved_tensors
         t, d, b, h = n.shape
         dgi = torch.empty(d, t, b, 3 * h, dtype=n.dtype)
         dgh = torch.empty(d, t, b, 3 * h, dtype=n.dtype)
-        _loops().gru_backward(_split(grad_out, d, n.dtype), w_hh, gh, rz, n, states, dgi, dgh)
+        dbias = torch.empty(d, 4 * h, dtype=_ACCUMULATE.get(n.dtype, torch.float32))
+        _loops().gru_backward(_split(grad_out, d, n.dtype), w_hh, ghn, rz, n, states, dgi, dgh, dbias)
         dgi, dgh = dgi.view(d, t * b, 3 * h), dgh.view(d, t * b, 3 * h)
         dw_hh = _recurrent_weight_gradients(dgh, states, ctx.param_dtype)
         dx, dw_ih = _input_gradients(ctx, dgi, xs, w_ih)
-        db_ih, db_hh = _column_sums(dgi).to(ctx.param_dtype), _column_sums(dgh).to(ctx.param_dtype)
-        return dx, dw_ih, dw_hh, db_ih, db_hh, None
+        dbias = dbias.to(ctx.param_dtype)
+        db_ih = torch.cat([dbias[:, : 2 * h], dbias[:, 3 * h :]], dim=1)
+        return dx, dw_ih, dw_hh, db_ih, dbias[:, : 3 * h].clone(), None
 
 
 class _LSTMLayer(torch.autograd.Function):

@@ -7,9 +7,8 @@
 //
 // Layouts (D directions, T steps, B batch, H hidden, G = 3H for the GRU, 4H for the LSTM), all
 // contiguous, in loop order (the reverse direction's step s is time T-1-s):
-//   gi     (D, T, B, G)  input projections (the GRU's with the input bias added; see the LSTM's below)
+//   gi     (D, T, B, G)  input projections, without the bias (the biases are added in the gate passes)
 //   w_hh_t (D, H, G)     recurrent weights, transposed; w_hh (D, G, H) untransposed
-//   b_hh   (D, 1, G)     the GRU's
 //   states (T+1, D, B, H) h_0 = 0, then h_1 .. h_T
 // Gate orders are torch's: GRU r, z, n; LSTM i, f, g, o.
 
@@ -77,48 +76,57 @@ void check_all(const char* what, const Tensors&... tensors) {
 
 // ---------------------------------------------------------------------------------------------------
 // GRU.  r = s(gi_r + gh_r), z = s(gi_z + gh_z), n = tanh(gi_n + r * gh_n), h' = n + z * (h - n)
-// with gh = h @ w_hh^T + b_hh. Saved for backward: gh (T, D, B, G), rz (T, D, B, 2H), n (T, D, B, H).
+// with gi = x @ w_ih^T + b_ih and gh = h @ w_hh^T + b_hh. As in the LSTM, the products run without
+// their biases, which are added here in acc_t: bias (D, 4H) = [b_ir + b_hr, b_iz + b_hz, b_hn, b_in].
+// Each step's product goes to one reused (D, B, G) buffer; of it, backward needs only gh_n (with b_hn).
+// Saved for backward: ghn (T, D, B, H), rz (T, D, B, 2H), n (T, D, B, H).
 
 template <typename scalar_t>
 void gru_step_forward(const scalar_t* gi, int64_t gi_row_stride, int64_t rows_per_dir, int64_t gi_dir_stride,
-                      scalar_t* gh, scalar_t* rz, scalar_t* n, const scalar_t* h_prev, scalar_t* h_next,
-                      int64_t rows, int64_t h) {
+                      const acc_t<scalar_t>* bias, const scalar_t* gh, scalar_t* ghn, scalar_t* rz, scalar_t* n,
+                      const scalar_t* h_prev, scalar_t* h_next, int64_t rows, int64_t h) {
   using A = acc_t<scalar_t>;
   using V = Vectorized<A>;
   const int64_t G = 3 * h;
   for_rows<A>(rows, h, 8, [&](int64_t row, A* s) {
     const scalar_t* gi_row = direction_row(gi, row, rows_per_dir, gi_dir_stride, gi_row_stride);
-    const scalar_t* gh_row = gh + row * G;
+    const A* b = bias + (row / rows_per_dir) * 4 * h;
     A *xr = s, *xz = s + h, *xn = s + 2 * h, *hr = s + 3 * h, *hz = s + 4 * h, *hn = s + 5 * h, *hp = s + 6 * h,
       *out = s + 7 * h;
     widen(gi_row, xr, G);  // xr, xz, xn are consecutive
-    widen(gh_row, hr, G);
+    widen(gh + row * G, hr, G);
     widen(h_prev + row * h, hp, h);
     FOR_LANES(h) {
-      V r = sigmoid(L(xr) + L(hr));
-      V z = sigmoid(L(xz) + L(hz));
-      V c = tanh(L(xn) + r * L(hn));
-      S(r, xr), S(z, xz), S(c, xn);
+      V r = sigmoid(L(xr) + L(hr) + L(b));
+      V z = sigmoid(L(xz) + L(hz) + L(b + h));
+      V ghn_ = L(hn) + L(b + 2 * h);
+      V c = tanh(L(xn) + L(b + 3 * h) + r * ghn_);
+      S(r, xr), S(z, xz), S(c, xn), S(ghn_, hn);
       S(c + z * (L(hp) - c), out);
     }
     narrow<scalar_t>(xr, rz + row * 2 * h, 2 * h);
     narrow<scalar_t>(xn, n + row * h, h);
+    narrow<scalar_t>(hn, ghn + row * h, h);
     narrow<scalar_t>(out, h_next + row * h, h);
   });
 }
 
-void gru_forward(const at::Tensor& gi, const at::Tensor& w_hh_t, const at::Tensor& b_hh, at::Tensor& states,
-                 at::Tensor& gh, at::Tensor& rz, at::Tensor& n) {
-  check_all("a GRU buffer", gi, w_hh_t, b_hh, states, gh, rz, n);
+void gru_forward(const at::Tensor& gi, const at::Tensor& w_hh_t, const at::Tensor& bias, at::Tensor& states,
+                 at::Tensor& ghn, at::Tensor& rz, at::Tensor& n) {
+  check_all("a GRU buffer", gi, w_hh_t, bias, states, ghn, rz, n);
   const int64_t D = gi.size(0), T = gi.size(1), B = gi.size(2), H = n.size(3);
   at::NoGradGuard no_grad;
   AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, gi.scalar_type(), "gru_forward", [&] {
+    using A = acc_t<scalar_t>;
+    TORCH_CHECK(bias.scalar_type() == c10::CppTypeToScalarType<A>::value, "hwr recurrent: the GRU bias must be ",
+                c10::CppTypeToScalarType<A>::value);
+    at::Tensor gh = at::empty({D, B, 3 * H}, gi.options());  // this step's h @ w_hh^T
     for (int64_t s = 0; s < T; ++s) {
-      at::Tensor gh_s = gh[s];
-      at::baddbmm_out(gh_s, b_hh, states[s], w_hh_t);
-      gru_step_forward<scalar_t>(gi.data_ptr<scalar_t>() + s * B * 3 * H, 3 * H, B, T * B * 3 * H,
-                                 gh_s.data_ptr<scalar_t>(), rz[s].data_ptr<scalar_t>(), n[s].data_ptr<scalar_t>(),
-                                 states[s].data_ptr<scalar_t>(), states[s + 1].data_ptr<scalar_t>(), D * B, H);
+      at::bmm_out(gh, states[s], w_hh_t);
+      gru_step_forward<scalar_t>(gi.data_ptr<scalar_t>() + s * B * 3 * H, 3 * H, B, T * B * 3 * H, bias.data_ptr<A>(),
+                                 gh.data_ptr<scalar_t>(), ghn[s].data_ptr<scalar_t>(), rz[s].data_ptr<scalar_t>(),
+                                 n[s].data_ptr<scalar_t>(), states[s].data_ptr<scalar_t>(),
+                                 states[s + 1].data_ptr<scalar_t>(), D * B, H);
     }
   });
 }
@@ -128,21 +136,21 @@ void gru_forward(const at::Tensor& gi, const at::Tensor& w_hh_t, const at::Tenso
 // twice: into dgh (D, T, B, G) for the weight gradients after the loop, and into dgh_step (D, B, G),
 // contiguous, for the next step's product (faster than the strided slice of dgh).
 template <typename scalar_t>
-void gru_step_backward(const scalar_t* grad_h, const scalar_t* m, acc_t<scalar_t>* carry, const scalar_t* gh,
+void gru_step_backward(const scalar_t* grad_h, const scalar_t* m, acc_t<scalar_t>* carry, const scalar_t* ghn,
                        const scalar_t* rz, const scalar_t* n, const scalar_t* h_prev, scalar_t* dgi, scalar_t* dgh,
                        scalar_t* dgh_step, int64_t d_row_stride, int64_t rows_per_dir, int64_t d_dir_stride,
                        int64_t rows, int64_t h) {
   using A = acc_t<scalar_t>;
   using V = Vectorized<A>;
   for_rows<A>(rows, h, 9, [&](int64_t row, A* s) {
-    A *dh = s, *mm = s + h, *r = s + 2 * h, *z = s + 3 * h, *c = s + 4 * h, *ghn = s + 5 * h, *hp = s + 6 * h;
+    A *dh = s, *mm = s + h, *r = s + 2 * h, *z = s + 3 * h, *c = s + 4 * h, *gn = s + 5 * h, *hp = s + 6 * h;
     A* out = s + 7 * h;  // dr, dz (2H)
     A* dn = s + 6 * h;   // shares hp's memory
     widen(grad_h + row * h, dh, h);
     widen(m + row * h, mm, h);
     widen(rz + row * 2 * h, r, 2 * h);  // r, z consecutive
     widen(n + row * h, c, h);
-    widen(gh + row * 3 * h + 2 * h, ghn, h);
+    widen(ghn + row * h, gn, h);
     widen(h_prev + row * h, hp, h);
     A* carry_row = carry + row * h;
     const V one(A(1));
@@ -151,7 +159,7 @@ void gru_step_backward(const scalar_t* grad_h, const scalar_t* m, acc_t<scalar_t
       V zz = L(z), rr = L(r), cc = L(c);
       V dz = g * (L(hp) - cc) * zz * (one - zz);  // hp is read before dn (same memory) is written
       V dnn = g * (one - zz) * (one - cc * cc);
-      V dr = dnn * L(ghn) * rr * (one - rr);
+      V dr = dnn * L(gn) * rr * (one - rr);
       S(g * zz, carry_row);
       S(dr, out), S(dz, out + h), S(dnn, dn), S(dnn * rr, mm);
     }
@@ -166,23 +174,54 @@ void gru_step_backward(const scalar_t* grad_h, const scalar_t* m, acc_t<scalar_t
   });
 }
 
-// grad_h (T, D, B, H) loop order; fills dgi, dgh (D, T, B, G).
-void gru_backward(const at::Tensor& grad_h, const at::Tensor& w_hh, const at::Tensor& gh, const at::Tensor& rz,
-                  const at::Tensor& n, const at::Tensor& states, at::Tensor& dgi, at::Tensor& dgh) {
-  check_all("a GRU buffer", grad_h, w_hh, gh, rz, n, states, dgi, dgh);
-  const int64_t T = n.size(0), D = n.size(1), B = n.size(2), H = n.size(3);
+// Adds, for each direction d, the column sums of a (B, cols) block of rows (`row_stride` apart, the
+// directions `dir_stride` apart) to dbias[d] (`dbias_stride` apart), in acc_t: a bias gradient, one step
+// at a time while the step's gradients are in cache. Each column is summed by one thread in a fixed
+// order, so the result does not depend on the thread count.
+template <typename scalar_t>
+void add_column_sums(const scalar_t* rows, int64_t dir_stride, int64_t row_stride, acc_t<scalar_t>* dbias,
+                     int64_t dbias_stride, int64_t D, int64_t B, int64_t cols) {
+  using A = acc_t<scalar_t>;
+  using V = Vectorized<A>;
+  constexpr int64_t kBlock = 256;  // columns per task
+  const int64_t blocks = (cols + kBlock - 1) / kBlock;
+  at::parallel_for(0, D * blocks, 1, [&](int64_t begin, int64_t end) {
+    A row[kBlock];
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t d = task / blocks, first = (task % blocks) * kBlock, n = std::min(kBlock, cols - first);
+      A* sums = dbias + d * dbias_stride + first;
+      for (int64_t b = 0; b < B; ++b) {
+        widen(rows + d * dir_stride + b * row_stride + first, row, n);
+        FOR_LANES(n) { S(L(sums) + L(row), sums); }
+      }
+    }
+  });
+}
+
+// grad_h (T, D, B, H) loop order; fills dgi, dgh (D, T, B, G) and dbias (D, 4H, acc_t, zeroed here; the
+// forward's bias layout: its r and z parts are both biases' gradient).
+void gru_backward(const at::Tensor& grad_h, const at::Tensor& w_hh, const at::Tensor& ghn, const at::Tensor& rz,
+                  const at::Tensor& n, const at::Tensor& states, at::Tensor& dgi, at::Tensor& dgh, at::Tensor& dbias) {
+  check_all("a GRU buffer", grad_h, w_hh, ghn, rz, n, states, dgi, dgh, dbias);
+  const int64_t T = n.size(0), D = n.size(1), B = n.size(2), H = n.size(3), G = 3 * H;
   at::NoGradGuard no_grad;
   AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, n.scalar_type(), "gru_backward", [&] {
     using A = acc_t<scalar_t>;
+    TORCH_CHECK(dbias.scalar_type() == c10::CppTypeToScalarType<A>::value, "hwr recurrent: the GRU bias "
+                "gradient must be ", c10::CppTypeToScalarType<A>::value);
+    dbias.zero_();
     at::Tensor carry = at::zeros({D, B, H}, n.options().dtype(c10::CppTypeToScalarType<A>::value));
     at::Tensor m = at::zeros({D, B, H}, n.options());
-    at::Tensor step = at::empty({D, B, 3 * H}, n.options());  // dgh[:, s] again, contiguous: a faster product
+    at::Tensor step = at::empty({D, B, G}, n.options());  // dgh[:, s] again, contiguous: a faster product
     for (int64_t s = T - 1; s >= 0; --s) {
+      scalar_t* dgi_s = dgi.data_ptr<scalar_t>() + s * B * G;
       gru_step_backward<scalar_t>(grad_h[s].data_ptr<scalar_t>(), m.data_ptr<scalar_t>(), carry.data_ptr<A>(),
-                                  gh[s].data_ptr<scalar_t>(), rz[s].data_ptr<scalar_t>(), n[s].data_ptr<scalar_t>(),
-                                  states[s].data_ptr<scalar_t>(), dgi.data_ptr<scalar_t>() + s * B * 3 * H,
-                                  dgh.data_ptr<scalar_t>() + s * B * 3 * H, step.data_ptr<scalar_t>(), 3 * H, B,
-                                  T * B * 3 * H, D * B, H);
+                                  ghn[s].data_ptr<scalar_t>(), rz[s].data_ptr<scalar_t>(), n[s].data_ptr<scalar_t>(),
+                                  states[s].data_ptr<scalar_t>(), dgi_s, dgh.data_ptr<scalar_t>() + s * B * G,
+                                  step.data_ptr<scalar_t>(), G, B, T * B * G, D * B, H);
+      // [dr, dz, dn * r] -> bias[0:3H]; dn (the input bias's n part) -> bias[3H:4H]
+      add_column_sums<scalar_t>(step.data_ptr<scalar_t>(), B * G, G, dbias.data_ptr<A>(), 4 * H, D, B, G);
+      add_column_sums<scalar_t>(dgi_s + 2 * H, T * B * G, G, dbias.data_ptr<A>() + 3 * H, 4 * H, D, B, H);
       if (s > 0) at::bmm_out(m, step, w_hh);
     }
   });
@@ -277,28 +316,6 @@ void lstm_step_backward(const scalar_t* grad_h, const scalar_t* m, acc_t<scalar_
   });
 }
 
-// Adds the column sums of step (D, B, G) to dbias (D, G), in acc_t: the bias gradient, one step at a time
-// while the step's gradients are in cache. Each column is summed by one thread in a fixed order, so the
-// result does not depend on the thread count.
-template <typename scalar_t>
-void add_column_sums(const scalar_t* step, acc_t<scalar_t>* dbias, int64_t D, int64_t B, int64_t G) {
-  using A = acc_t<scalar_t>;
-  using V = Vectorized<A>;
-  constexpr int64_t kBlock = 256;  // columns per task
-  const int64_t blocks = (G + kBlock - 1) / kBlock;
-  at::parallel_for(0, D * blocks, 1, [&](int64_t begin, int64_t end) {
-    A row[kBlock];
-    for (int64_t task = begin; task < end; ++task) {
-      const int64_t d = task / blocks, first = (task % blocks) * kBlock, n = std::min(kBlock, G - first);
-      A* sums = dbias + d * G + first;
-      for (int64_t b = 0; b < B; ++b) {
-        widen(step + (d * B + b) * G + first, row, n);
-        FOR_LANES(n) { S(L(sums) + L(row), sums); }
-      }
-    }
-  });
-}
-
 // grad_h (T, D, B, H) loop order; dc_last (D, B, H) acc_t: the gradient of the last loop step's cell
 // state (zeros if unused), overwritten; fills dgates (D, T, B, 4H) and dbias (D, 4H, acc_t, zeroed here).
 void lstm_backward(const at::Tensor& grad_h, at::Tensor& dc_last, const at::Tensor& w_hh, const at::Tensor& gates,
@@ -318,7 +335,8 @@ void lstm_backward(const at::Tensor& grad_h, at::Tensor& dc_last, const at::Tens
                                    gates[s].data_ptr<scalar_t>(), cells[s].data_ptr<A>(), cells[s + 1].data_ptr<A>(),
                                    dgates.data_ptr<scalar_t>() + s * B * 4 * H, step.data_ptr<scalar_t>(), 4 * H, B,
                                    T * B * 4 * H, D * B, H);
-      add_column_sums<scalar_t>(step.data_ptr<scalar_t>(), dbias.data_ptr<A>(), D, B, 4 * H);
+      add_column_sums<scalar_t>(step.data_ptr<scalar_t>(), B * 4 * H, 4 * H, dbias.data_ptr<A>(), 4 * H, D, B,
+                                4 * H);
       if (s > 0) at::bmm_out(m, step, w_hh);
     }
   });
@@ -327,10 +345,10 @@ void lstm_backward(const at::Tensor& grad_h, at::Tensor& dc_last, const at::Tens
 }  // namespace
 
 TORCH_LIBRARY(hwr_recurrent, m) {
-  m.def("gru_forward(Tensor gi, Tensor w_hh_t, Tensor b_hh, Tensor(a!) states, Tensor(b!) gh, Tensor(c!) rz, "
+  m.def("gru_forward(Tensor gi, Tensor w_hh_t, Tensor bias, Tensor(a!) states, Tensor(b!) ghn, Tensor(c!) rz, "
         "Tensor(d!) n) -> ()");
-  m.def("gru_backward(Tensor grad_h, Tensor w_hh, Tensor gh, Tensor rz, Tensor n, Tensor states, "
-        "Tensor(a!) dgi, Tensor(b!) dgh) -> ()");
+  m.def("gru_backward(Tensor grad_h, Tensor w_hh, Tensor ghn, Tensor rz, Tensor n, Tensor states, "
+        "Tensor(a!) dgi, Tensor(b!) dgh, Tensor(c!) dbias) -> ()");
   m.def("lstm_forward(Tensor gi, Tensor w_hh_t, Tensor bias, Tensor(a!) states, Tensor(b!) cells, "
         "Tensor(c!) gates) -> ()");
   m.def("lstm_backward(Tensor grad_h, Tensor(a!) dc_last, Tensor w_hh, Tensor gates, Tensor cells, "
