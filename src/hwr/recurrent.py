@@ -9,6 +9,8 @@ as long again as its products in its gate arithmetic. Here, per layer:
 * the gate arithmetic of a step, forward or backward, is one fused pass (``hwr.native``'s C++
   kernels: the time loops run there, calling ATen's products); the GRU also has the same loops in
   torch operations, used where the kernels cannot be built;
+* the biases are added in that pass, so the products run without a bias operand, and their gradient
+  is summed there, step by step;
 * the recurrent weights' gradient is one matrix product over all time steps, after the loop.
 
 With the kernels, the recurrent layers are ~90 % matrix products (batch 128, bf16, 2 CPU cores):
