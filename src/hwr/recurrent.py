@@ -131,6 +131,15 @@ def _loops():
     return native.recurrent_ops() or _TorchLoops
 
 
+def _input_projections(x: torch.Tensor, w_ih: torch.Tensor, dtype: torch.dtype):
+    """Both directions' inputs in loop order (D, T*B, F) and their projections (D, T, B, G), without
+    the bias (the gate passes add it)."""
+    t, b, _ = x.shape
+    d, g, _ = w_ih.shape
+    xs = _directions(x, d, dtype)
+    return xs, torch.bmm(xs, w_ih.transpose(1, 2)).view(d, t, b, g)
+
+
 class _GRULayer(torch.autograd.Function):
     """One (bi)directional GRU layer; x (T, B, F), weights stacked over directions (D, 3H, ·). The biases
     enter as (D, 4H) in the accumulation dtype, [b_ir + b_hr, b_iz + b_hz, b_hn, b_in], added in the gate
@@ -143,8 +152,7 @@ class _GRULayer(torch.autograd.Function):
         ctx.input_shape, ctx.input_dtype, ctx.param_dtype = x.shape, x.dtype, w_hh.dtype
         w_ih, w_hh = w_ih.to(dtype), w_hh.to(dtype)
         accumulate = _ACCUMULATE.get(dtype, torch.float32)
-        xs = _directions(x, d, dtype)
-        gi = torch.bmm(xs, w_ih.transpose(1, 2)).view(d, t, b, g)
+        xs, gi = _input_projections(x, w_ih, dtype)
         b_ih, b_hh = b_ih.to(accumulate), b_hh.to(accumulate)
         bias = torch.cat([b_ih[:, : 2 * h] + b_hh[:, : 2 * h], b_hh[:, 2 * h :], b_ih[:, 2 * h :]], dim=1)
         states = torch.empty(t + 1, d, b, h, dtype=dtype)  # h_0 = 0, then h_1 .. h_T in loop order
@@ -185,8 +193,7 @@ class _LSTMLayer(torch.autograd.Function):
         ctx.set_materialize_grads(False)
         w_ih, w_hh = w_ih.to(dtype), w_hh.to(dtype)
         accumulate = _ACCUMULATE.get(dtype, torch.float32)
-        xs = _directions(x, d, dtype)
-        gi = torch.bmm(xs, w_ih.transpose(1, 2)).view(d, t, b, g)
+        xs, gi = _input_projections(x, w_ih, dtype)
         bias = (b_ih.to(accumulate) + b_hh.to(accumulate)).contiguous()
         states = torch.empty(t + 1, d, b, h, dtype=dtype)
         states[0].zero_()
