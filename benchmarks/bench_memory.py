@@ -167,8 +167,8 @@ def _why(small: dict, large: dict) -> list[str]:
                    f"the store should not be in this figure; a memmap would fault in read-around windows "
                    f"(read_ahead_kb={ra}) and grow towards the store's size (16 KiB per image) over an epoch")
     if grew("train", "peak_anon_kb"):
-        out.append("train heap: per-row data of open_store (texts and filenames as Python lists from index.csv, "
-                   "labels N x 24 int16) and the index arrays of the epoch")
+        out.append("train heap: per-row data of open_store (labels N x 24 int16; index.csv is not read in "
+                   "training) and the index arrays of the epoch")
     return out
 
 

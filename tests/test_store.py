@@ -101,6 +101,27 @@ def test_commit_refuses_mismatched_labels(tmp_path):
     assert not (tmp_path / "train").exists() and not leftovers(tmp_path)
 
 
+def test_index_is_read_only_when_its_columns_are_asked_for(tmp_path):
+    """Training needs no per-row strings: texts_of decodes labels, and index.csv is parsed only
+    for filenames or texts (evaluation), once, and checked against the store then."""
+    texts = ["ANNA", "NA", "", "JEAN-PAUL", "D'ARC"]
+    with StoreWriter(tmp_path / "s", len(texts)) as writer:
+        writer.append(images(len(texts)))
+        writer.commit(encode_many(texts), index(texts), {})
+    store = open_store(tmp_path / "s")
+    assert store.texts_of([3, 0, 2]) == ["JEAN-PAUL", "ANNA", ""]
+    assert store.texts_of(np.arange(len(texts))) == texts and store.texts_of([]) == []
+    assert store._index is None  # not parsed so far
+    assert store.texts == texts and store.filenames[1] == "F1.jpg" and store.texts is store.texts
+    index(texts[:4]).to_csv(tmp_path / "s" / "index.csv", index=False)
+    short = open_store(tmp_path / "s")  # opens: the index is not read yet
+    with pytest.raises(HwrError, match="inconsistent.*4 index rows"):
+        short.filenames
+    (tmp_path / "s" / "index.csv").unlink()
+    with pytest.raises(HwrError, match="index.csv is missing"):
+        open_store(tmp_path / "s")
+
+
 def test_writer_without_commit_leaves_nothing(tmp_path):
     with StoreWriter(tmp_path / "train", 2) as writer:
         writer.append(images(1))

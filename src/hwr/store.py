@@ -18,13 +18,12 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from hwr.alphabet import MAX_LABEL_LENGTH
+from hwr.alphabet import MAX_LABEL_LENGTH, decode
 from hwr.errors import HwrError
 from hwr.images import HEIGHT, WIDTH
 
@@ -104,19 +103,45 @@ class StoreImages:
         self.close()
 
 
-@dataclass
 class Store:
-    """A split loaded for reading."""
+    """A split loaded for reading. Per-row text is read only when asked for: the filenames and
+    texts from ``index.csv`` on first use (evaluation), or the texts of some rows decoded from their
+    labels (``texts_of``; training), so a training process holds no per-row Python strings (at
+    420,000 rows, parsing the index and keeping its two columns raised peak memory by ~150 MB)."""
 
-    path: Path
-    images: StoreImages  # (N, 64, 256) uint8, read on demand
-    labels: np.ndarray  # (N, 24) int16
-    texts: list[str]
-    filenames: list[str]
-    meta: dict
+    def __init__(self, path: Path, images: StoreImages, labels: np.ndarray, meta: dict):
+        self.path = Path(path)
+        self.images = images  # (N, 64, 256) uint8, read on demand
+        self.labels = labels  # (N, 24) int16
+        self.meta = meta
+        self._index: tuple[list[str], list[str]] | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    @property
+    def texts(self) -> list[str]:
+        return self._read_index()[1]
+
+    @property
+    def filenames(self) -> list[str]:
+        return self._read_index()[0]
+
+    def texts_of(self, idx) -> list[str]:
+        """The texts of rows ``idx``, decoded from their labels: preprocess writes both from the same
+        name and the encoding is exact, so they are the index's texts (a test holds it to that)."""
+        return [decode(row) for row in self.labels[np.asarray(idx, dtype=np.int64)]]
+
+    def _read_index(self) -> tuple[list[str], list[str]]:
+        if self._index is None:
+            index = pd.read_csv(self.path / INDEX, dtype=str, keep_default_na=False)
+            if len(index) != len(self):
+                raise HwrError(f"{self.path}: store is inconsistent ({len(self)} images, {len(index)} index rows); "
+                               "re-run preprocess")
+            self._index = index["FILENAME"].tolist(), index["IDENTITY"].tolist()
+            del index
+            _release_freed_memory()
+        return self._index
 
 
 def open_store(path: str | Path) -> Store:
@@ -130,19 +155,17 @@ def open_store(path: str | Path) -> Store:
         raise HwrError(f"{path}: {IMAGES} is shorter than {n} images; re-run preprocess")
     images = StoreImages(path / IMAGES, n)
     labels = np.load(path / LABELS)
-    index = pd.read_csv(path / INDEX, dtype=str, keep_default_na=False)
-    if len(labels) != n or len(index) != n:
+    if len(labels) != n:
         raise HwrError(f"{path}: store is inconsistent ({n} images, {len(labels)} labels); re-run preprocess")
-    texts, filenames = index["IDENTITY"].tolist(), index["FILENAME"].tolist()
-    del index
-    _release_freed_memory()
-    return Store(path, images, labels, texts, filenames, meta)
+    if not (path / INDEX).is_file():
+        raise HwrError(f"{path}: {INDEX} is missing; re-run preprocess")
+    return Store(path, images, labels, meta)
 
 
 def _release_freed_memory() -> None:
     """Hand the pages freed while parsing index.csv back to the OS (glibc's malloc_trim; elsewhere
     nothing). Stages run with malloc tunables that never trim (stages/common.py): without this,
-    the parser's transient buffers (~0.5 GB at 420k rows) would stay resident through training."""
+    the parser's transient buffers (~0.5 GB at 420k rows) would stay resident afterwards."""
     try:
         libc = ctypes.CDLL(None)
         trim = libc.malloc_trim

@@ -113,7 +113,7 @@ def train_step(model, optimiser, scaler, loss_fn, x, y, device, dtype, clip: flo
 def _evaluate(model, store: Store, idx: np.ndarray, params: TrainParams, device, dtype) -> dict:
     texts, loss = recognise(model, store.images, idx, labels=store.labels, batch_size=params.eval_batch_size,
                             device=device, dtype=dtype)
-    return {"loss": loss, **summarise([store.texts[i] for i in idx], texts)}
+    return {"loss": loss, **summarise(store.texts_of(idx), texts)}
 
 
 def train(plan: Plan, params: TrainParams, train_store: Store, val_store: Store, *,
