@@ -173,12 +173,16 @@ def main(argv=None) -> list[dict]:
         gflops = C.matmul_gflops(threads=2, dtype=matmul_dtype) if device.type == "cpu" else None
         limit = gflops / C.GFLOP_PER_TRAIN_IMAGE_GRU if gflops else None
         stage_name, stage_env = C.stage_allocator()
+
+        def project_args(rnn: str) -> list[str]:  # this script as a child: the project path on the store
+            return ["--child", "--store", str(Path(tmp) / "store"), "--rnn", rnn, "--batch", str(args.batch),
+                    "--steps", str(args.steps), "--warmup", str(args.warmup)]
+
         print(f"\nproject path in a fresh process with the train stage's allocator set-up: {stage_name}")
         print(f"{'model':6} {'pair':>4} {'baseline img/s':>15} {'project img/s':>14} {'ratio':>7}")
         results = {}
         for rnn in args.rnn:
-            child_args = ["--child", "--store", str(Path(tmp) / "store"), "--rnn", rnn, "--batch", str(args.batch),
-                          "--steps", str(args.steps), "--warmup", str(args.warmup)]
+            child_args = project_args(rnn)
             bases, projs, ratios = [], [], []
             for pair in range(1, args.pairs + 1):
                 base = baseline_rate(rnn, dataset, args.batch, args.warmup, args.steps)
@@ -203,8 +207,7 @@ def main(argv=None) -> list[dict]:
         if alloc_rnns:
             print("\nallocators (project path, each in a fresh process; ratio vs glibc malloc in a fresh process):")
         for rnn in alloc_rnns:
-            child_args = ["--child", "--store", str(Path(tmp) / "store"), "--rnn", rnn, "--batch", str(args.batch),
-                          "--steps", str(args.steps), "--warmup", str(args.warmup)]
+            child_args = project_args(rnn)
             glibc = C.run_child(Path(__file__), child_args)
             print(f"  {rnn} glibc malloc: {glibc['images_per_s']:8.2f} img/s", flush=True)
             for name, res, lib in C.allocator_runs(Path(__file__), child_args):
