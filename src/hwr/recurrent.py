@@ -35,7 +35,11 @@ from hwr import native
 
 _sigmoid_backward = torch.ops.aten.sigmoid_backward.grad_input
 _tanh_backward = torch.ops.aten.tanh_backward.grad_input
-_ACCUMULATE = {torch.float64: torch.float64}  # the LSTM's cell state: float, or double for double
+
+
+def _accumulation_dtype(dtype: torch.dtype) -> torch.dtype:
+    """What the kernels compute in (the biases, the LSTM's cell state): double for double, else float."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
 
 
 def _directions(x: torch.Tensor, directions: int, dtype: torch.dtype) -> torch.Tensor:
@@ -151,7 +155,7 @@ class _GRULayer(torch.autograd.Function):
         d, g, h = w_hh.shape
         ctx.input_shape, ctx.input_dtype, ctx.param_dtype = x.shape, x.dtype, w_hh.dtype
         w_ih, w_hh = w_ih.to(dtype), w_hh.to(dtype)
-        accumulate = _ACCUMULATE.get(dtype, torch.float32)
+        accumulate = _accumulation_dtype(dtype)
         xs, gi = _input_projections(x, w_ih, dtype)
         b_ih, b_hh = b_ih.to(accumulate), b_hh.to(accumulate)
         bias = torch.cat([b_ih[:, : 2 * h] + b_hh[:, : 2 * h], b_hh[:, 2 * h :], b_ih[:, 2 * h :]], dim=1)
@@ -170,7 +174,7 @@ class _GRULayer(torch.autograd.Function):
         t, d, b, h = n.shape
         dgi = torch.empty(d, t, b, 3 * h, dtype=n.dtype)
         dgh = torch.empty(d, t, b, 3 * h, dtype=n.dtype)
-        dbias = torch.empty(d, 4 * h, dtype=_ACCUMULATE.get(n.dtype, torch.float32))
+        dbias = torch.empty(d, 4 * h, dtype=_accumulation_dtype(n.dtype))
         _loops().gru_backward(_split(grad_out, d, n.dtype), w_hh, ghn, rz, n, states, dgi, dgh, dbias)
         dgi, dgh = dgi.view(d, t * b, 3 * h), dgh.view(d, t * b, 3 * h)
         dw_hh = _recurrent_weight_gradients(dgh, states, ctx.param_dtype)
@@ -192,7 +196,7 @@ class _LSTMLayer(torch.autograd.Function):
         ctx.input_shape, ctx.input_dtype, ctx.param_dtype = x.shape, x.dtype, w_hh.dtype
         ctx.set_materialize_grads(False)
         w_ih, w_hh = w_ih.to(dtype), w_hh.to(dtype)
-        accumulate = _ACCUMULATE.get(dtype, torch.float32)
+        accumulate = _accumulation_dtype(dtype)
         xs, gi = _input_projections(x, w_ih, dtype)
         bias = (b_ih.to(accumulate) + b_hh.to(accumulate)).contiguous()
         states = torch.empty(t + 1, d, b, h, dtype=dtype)
