@@ -1,12 +1,13 @@
 """Preprocessing wall time: real JPEGs -> the (N, 64, 256) uint8 store, naive baseline vs the project's path.
 
-    python benchmarks/bench_preprocess.py [--n 10500] [--jobs N] [--quick] [--data PATH]
+    python benchmarks/bench_preprocess.py [--n 10500] [--jobs N] [--repeats 3] [--quick] [--data PATH]
 
 Both run in the same run on the same real JPEGs (../shared/data/real-unlabeled/train_v2.zip, or --data):
 
 * project: ``hwr.archive.index_images`` + ``hwr.preprocessing.preprocess_split`` straight from the
   zip, jobs = all cores (or --jobs), JPEG draft mode (grayscale decode in the decoder), written
-  into the memmap store;
+  into the memmap store; it takes under 2 s for 10,500 images, where a busy moment on a shared
+  machine moves the figure by 20 %, so it runs --repeats times and the median counts;
 * baseline: extract the zip to disk, then one process converting image by image with plain PIL
   (open -> convert('L') -> crop/pad to 64x256), collected in a list, ``np.stack`` and ``np.save``.
 
@@ -67,6 +68,7 @@ def main(argv=None) -> list[dict]:
     ap.add_argument("--data", help="zip of real JPEGs (default: ../shared/data/real-unlabeled/train_v2.zip)")
     ap.add_argument("--n", type=int, help="images (default: all 10,500; --quick 2000)")
     ap.add_argument("--jobs", type=int, default=0, help="project worker processes (default 0 = all cores)")
+    ap.add_argument("--repeats", type=int, help="project runs, judged by their median (default 3; --quick 1)")
     ap.add_argument("--quick", action="store_true", help="small sizes: a smoke run, not a measurement")
     ap.add_argument("--summary", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -81,15 +83,18 @@ def main(argv=None) -> list[dict]:
     with tempfile.TemporaryDirectory(prefix="hwr-bench-pre-") as tmp:
         tmp = Path(tmp)
         (tmp / "base").mkdir()
-        (tmp / "proj").mkdir()
         base_s = baseline(zip_path, members, tmp / "base")
-        proj_s, report = project(zip_path, members, tmp / "proj", jobs)
+        runs = []
+        for k in range(max(1, args.repeats or (1 if args.quick else 3))):
+            (tmp / f"proj{k}").mkdir()
+            runs.append(project(zip_path, members, tmp / f"proj{k}", jobs))
+        proj_s, report = sorted(runs, key=lambda run: run[0])[(len(runs) - 1) // 2]  # the median run
         # the two must produce the same pixels: draft mode decodes grayscale straight from the JPEG
         # (no RGB round trip), which may differ by a grey level or so
         ref = np.load(tmp / "base" / "images.npy", mmap_mode="r")
         from hwr.store import open_store
 
-        got = open_store(tmp / "proj" / "store").images
+        got = open_store(tmp / "proj0" / "store").images
         diff = np.abs(ref[:200].astype(np.int16) - got[:200].astype(np.int16))
     n = len(members)
     scale = C.KAGGLE_IMAGES / n
@@ -97,7 +102,8 @@ def main(argv=None) -> list[dict]:
     print(f"\n{'':10} {'seconds':>9} {'img/s':>9} {'414k images':>12}")
     print(f"{'baseline':10} {base_s:9.2f} {n / base_s:9.0f} {base_s * scale:11.0f}s   (extract + 1 process, plain PIL)")
     print(f"{'project':10} {proj_s:9.2f} {n / proj_s:9.0f} {proj_s * scale:11.0f}s   ({jobs} processes from the zip, "
-          f"draft mode; {report['written']} written, {report['skipped_undecodable']} skipped)")
+          f"draft mode; {report['written']} written, {report['skipped_undecodable']} skipped; median of "
+          f"{', '.join(f'{t:.2f}' for t, _ in runs)} s)")
     verdict = "meets" if proj_s * scale <= GOAL_SECONDS else "misses"
     print(f"speed-up {r:.2f}x; project extrapolated to {C.KAGGLE_IMAGES:,} images: {proj_s * scale:.0f} s, {verdict} the "
           f"goal of <= {GOAL_SECONDS:.0f} s on {C.cores()} cores")
