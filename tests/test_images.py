@@ -1,10 +1,12 @@
 import io
+import zipfile
 
 import numpy as np
 import pytest
 from _support import jpeg_bytes
 from PIL import Image
 
+from hwr import images
 from hwr.images import HEIGHT, WIDTH, UndecodableImage, to_model_input
 
 
@@ -102,3 +104,47 @@ def test_undecodable(data):
 def test_unknown_mode():
     with pytest.raises(ValueError, match="resize"):
         to_model_input(jpeg_bytes(), "stretch")
+
+
+def pillow_only(monkeypatch, data: bytes, resize: str) -> np.ndarray:
+    with monkeypatch.context() as patch:
+        patch.setattr(images, "_decode_jpeg_fast", lambda data, resize: None)
+        return to_model_input(data, resize)
+
+
+@pytest.mark.parametrize("resize", ["crop", "fit"])
+@pytest.mark.parametrize("size", [(324, 36), (300, 70), (200, 100), (511, 127), (700, 150), (1100, 300), (40, 20)])
+@pytest.mark.parametrize("fmt", ["colour", "gray"])
+def test_fast_jpeg_decoding_gives_pillows_pixels(monkeypatch, size, resize, fmt):
+    """simplejpeg decodes JPEGs where it gives Pillow's exact pixels; Pillow keeps the images its draft
+    mode shrinks by DCT scaling (fit mode, twice the target size or more)."""
+    data = jpeg_bytes(*size, seed=sum(size))
+    if fmt == "gray":
+        buf = io.BytesIO()
+        Image.open(io.BytesIO(data)).convert("L").save(buf, format="JPEG")
+        data = buf.getvalue()
+    # fit mode asks draft mode for the scaled size; at twice that or more it decodes at 1/2 or 1/4
+    scaled_by_draft = resize == "fit" and size in [(700, 150), (1100, 300)]
+    assert (images._decode_jpeg_fast(data, resize) is None) == scaled_by_draft
+    np.testing.assert_array_equal(to_model_input(data, resize), pillow_only(monkeypatch, data, resize))
+
+
+def test_jpeg_with_a_recoverable_flaw_is_left_to_pillow(monkeypatch):
+    """Stray bytes before a marker: libjpeg warns, simplejpeg (strict) refuses, Pillow decodes it."""
+    data = jpeg_bytes(324, 36, seed=5)
+    sos = data.index(b"\xff\xda")
+    flawed = data[:sos] + b"\x00\x00\x00" + data[sos:]
+    assert images._decode_jpeg_fast(flawed, "crop") is None
+    np.testing.assert_array_equal(to_model_input(flawed), pillow_only(monkeypatch, flawed, "crop"))
+
+
+def test_real_scans_decode_to_pillows_pixels(monkeypatch, real_sample):
+    with zipfile.ZipFile(real_sample / "validation_v2.zip") as zf:
+        names = [n for n in zf.namelist() if n.lower().endswith(".jpg")][:150]
+        blobs = [zf.read(n) for n in names]
+    assert len(blobs) == 150
+    for resize in ("crop", "fit"):
+        fast = [to_model_input(b, resize) for b in blobs]
+        assert all(images._decode_jpeg_fast(b, resize) is not None for b in blobs)
+        for name, got, data in zip(names, fast, blobs):
+            np.testing.assert_array_equal(got, pillow_only(monkeypatch, data, resize), err_msg=name)
