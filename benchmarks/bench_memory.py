@@ -101,15 +101,8 @@ class Sampler(threading.Thread):
 
 def _rows_as_cleaned(zip_path: Path):
     """The rows the clean stage hands to preprocess: file, label, member and where the member's
-    bytes lie (recorded by the unzip stage, in its own process), so preprocess never loads the
-    zip's directory."""
-    from hwr.archive import locate_images
-
-    rows = C.rows_frame(C.image_members(zip_path))
-    located = locate_images(zip_path)
-    for column, position in (("offset", 1), ("size", 2), ("method", 3)):
-        rows[column] = [located[name][position] for name in rows["FILENAME"]]
-    return rows
+    bytes lie (recorded by the unzip stage, in its own process)."""
+    return C.locate_rows(C.rows_frame(C.image_members(zip_path)), zip_path)
 
 
 def _child_preprocess(zip_path: str, rows_csv: str, out: str) -> dict:

@@ -69,3 +69,33 @@ def test_rows_in_chunks_give_the_same_store_as_one_frame(tmp_path, monkeypatch):
     assert streamed == whole and whole["skipped_examples"] == ["I3.jpg"] and whole["written"] == 6
     for name in ("images.u8", "labels.npy", "index.csv"):
         assert (tmp_path / "streamed" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
+
+
+def test_rows_without_locations_read_the_zip_directory_once(tmp_path, monkeypatch):
+    """Rows that lack the unzip stage's (offset, size, method) columns are looked up in the zip's
+    directory: read once for the split, not once per block of work."""
+    import zipfile
+
+    from hwr.archive import locate_images
+
+    monkeypatch.setattr(preprocessing, "CHUNK", 2)  # blocks of 2 x jobs x 8 rows: 3 blocks here
+    rows = [(f"I{i}.jpg", "ANNA") for i in range(40)]
+    zip_path, _ = write_split(tmp_path / "raw", "train", rows, images={n: jpeg_bytes(seed=i) for i, (n, _) in enumerate(rows)})
+    opened = []
+
+    class CountingZipFile(zipfile.ZipFile):
+        def __init__(self, *args, **kwargs):
+            opened.append(args[0])
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(preprocessing.zipfile, "ZipFile", CountingZipFile)
+    report = preprocessing.preprocess_split(str(zip_path), rows_for(rows), str(tmp_path / "out"), jobs=1)
+    assert report["written"] == 40 and opened == [str(zip_path)]
+    frame = rows_for(rows)
+    located = locate_images(zip_path)
+    for column, position in (("offset", 1), ("size", 2), ("method", 3)):
+        frame[column] = [located[name][position] for name in frame["FILENAME"]]
+    opened.clear()
+    report = preprocessing.preprocess_split(str(zip_path), frame, str(tmp_path / "located"), jobs=1)
+    assert report["written"] == 40 and opened == []  # recorded locations: the directory is never read
+    assert (tmp_path / "located" / "images.u8").read_bytes() == (tmp_path / "out" / "images.u8").read_bytes()

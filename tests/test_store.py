@@ -51,6 +51,27 @@ def test_truncated_when_images_are_skipped(tmp_path):
     np.testing.assert_array_equal(store.images, images(4))
 
 
+def test_rows_written_by_other_processes_are_taken_over(tmp_path):
+    """Workers write rows into images_path at their own positions; take_written keeps the rows marked
+    kept, in order, moving later rows down over dropped ones, and the file ends at the last kept row."""
+    import os
+
+    from hwr.store import write_rows
+
+    with StoreWriter(tmp_path / "s", 6) as writer:
+        writer.append(images(2))
+        fd = os.open(writer.images_path, os.O_WRONLY)
+        write_rows(fd, images(3, start=2), 2)  # another process's chunk, then the next one's
+        write_rows(fd, images(3, start=5), 5)
+        os.close(fd)
+        writer.take_written([True, False, True, True, True, False])  # rows 3 and 7 failed to decode
+        with pytest.raises(ValueError, match="capacity"):
+            writer.take_written([True, True])
+        writer.commit(encode_many(["A"] * 6), index(["A"] * 6), {})
+    assert (tmp_path / "s" / IMAGES).stat().st_size == 6 * 64 * 256
+    np.testing.assert_array_equal(open_store(tmp_path / "s").images, images(8)[[0, 1, 2, 4, 5, 6]])
+
+
 def test_all_skipped_and_empty(tmp_path):
     with StoreWriter(tmp_path / "none_written", 3) as writer:
         writer.commit(encode_many([]), index([]), {})

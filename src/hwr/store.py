@@ -175,15 +175,27 @@ def _release_freed_memory() -> None:
     trim(0)
 
 
+def write_rows(fd: int, images: np.ndarray, first_row: int) -> None:
+    """Write (k, 64, 256) uint8 images into an images file at row ``first_row`` (``pwrite``: several
+    processes may each write their own rows of one file)."""
+    data = memoryview(np.ascontiguousarray(images, dtype=np.uint8)).cast("B")
+    offset = first_row * HEIGHT * WIDTH
+    while len(data):
+        done = os.pwrite(fd, data, offset)
+        data, offset = data[done:], offset + done
+
+
 class StoreWriter:
     """Writes a store into a temporary directory; ``commit`` renames it into place.
 
-    Images are appended in order with plain sequential file writes (at most ``capacity`` rows,
-    when given); skipped images leave no gap. Not a writable memmap: its written pages would stay
-    mapped into this process until it ends, so its resident memory would grow with the store
-    (6.8 GB at 414k images); written through ``write`` they are ordinary page cache, outside the
-    process. Labels and index rows can be streamed the same way (``add_rows``), so a writer's
-    memory does not grow with the number of rows; or given all at once to ``commit``.
+    Images are appended in order (at most ``capacity`` rows, when given); skipped images leave no
+    gap. They are written with ``pwrite``, not into a writable memmap: a memmap's written pages would
+    stay mapped into this process until it ends, so its resident memory would grow with the store
+    (6.8 GB at 414k images); written this way they are ordinary page cache, outside the process.
+    Other processes may write rows into ``images_path`` themselves (``write_rows``), which the
+    writer then takes over with ``take_written``. Labels and index rows can be streamed the same
+    way (``add_rows``), so a writer's memory does not grow with the number of rows; or given all at
+    once to ``commit``.
     """
 
     def __init__(self, path: str | Path, capacity: int | None = None):
@@ -193,19 +205,36 @@ class StoreWriter:
         self.capacity = capacity
         self.count = 0  # images written
         self.rows = 0  # labels and index rows written
-        self._file = open(self.tmp / IMAGES, "wb")
+        self.images_path = self.tmp / IMAGES
+        self._images = os.open(self.images_path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
         self._labels = open(self.tmp / _RAW_LABELS, "wb")
         self._index = open(self.tmp / INDEX, "w", newline="", encoding="utf-8")
         self._index.write(",".join(INDEX_COLUMNS) + "\n")
 
+    def _check_room(self, k: int, shape: tuple) -> None:
+        if (self.capacity is not None and self.count + k > self.capacity) or shape[1:] != (HEIGHT, WIDTH):
+            raise ValueError(f"cannot append {shape} images: capacity {self.capacity}, "
+                             f"{self.count} written, rows must be {HEIGHT}x{WIDTH}")
+
     def append(self, images: np.ndarray) -> None:
         k = len(images)
         if k:
-            if (self.capacity is not None and self.count + k > self.capacity) or images.shape[1:] != (HEIGHT, WIDTH):
-                raise ValueError(f"cannot append {images.shape} images: capacity {self.capacity}, "
-                                 f"{self.count} written, rows must be {HEIGHT}x{WIDTH}")
-            self._file.write(np.ascontiguousarray(images, dtype=np.uint8).data)
+            self._check_room(k, images.shape)
+            write_rows(self._images, images, self.count)
             self.count += k
+
+    def take_written(self, kept: np.ndarray) -> None:
+        """Rows ``count`` .. ``count + len(kept)`` of ``images_path`` were written by others; keep
+        those ``kept`` marks, in order (the rest, e.g. images that failed to decode, are dropped by
+        moving the later rows down)."""
+        kept = np.asarray(kept, dtype=bool)
+        self._check_room(int(kept.sum()), (len(kept), HEIGHT, WIDTH))
+        row_bytes = HEIGHT * WIDTH
+        if not kept.all():  # rare (undecodable images): moved row by row
+            for destination, row in enumerate((np.flatnonzero(kept) + self.count).tolist(), start=self.count):
+                if row != destination:
+                    os.pwrite(self._images, os.pread(self._images, row_bytes, row * row_bytes), destination * row_bytes)
+        self.count += int(kept.sum())
 
     def add_rows(self, labels: np.ndarray, index: pd.DataFrame) -> None:
         """Append encoded labels (k, 24) and their FILENAME, IDENTITY rows, in image order."""
@@ -221,8 +250,8 @@ class StoreWriter:
             self.add_rows(labels, index)
         if self.rows != self.count:
             raise ValueError(f"labels and index must match the images written ({self.rows} rows, {self.count} images)")
-        for f in (self._file, self._labels, self._index):
-            f.close()
+        os.ftruncate(self._images, self.count * HEIGHT * WIDTH)  # rows dropped at the end leave no tail
+        self._close()
         # labels.npy = a header for (rows, 24) int16, then the streamed bytes as they are
         with open(self.tmp / LABELS, "wb") as out, open(self.tmp / _RAW_LABELS, "rb") as raw:
             np.lib.format.write_array_header_1_0(
@@ -235,9 +264,15 @@ class StoreWriter:
             shutil.rmtree(self.path)
         os.replace(self.tmp, self.path)
 
+    def _close(self) -> None:
+        if self._images is not None:
+            os.close(self._images)
+            self._images = None
+        self._labels.close()
+        self._index.close()
+
     def abort(self) -> None:
-        for f in (self._file, self._labels, self._index):
-            f.close()
+        self._close()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def __enter__(self):
