@@ -81,15 +81,10 @@ def rows_frame(members: list[str], seed: int = 0):
                          "IDENTITY": random_labels(len(members), seed), "member": members})
 
 
-def locate_rows(rows, zip_path: Path):
-    """``rows`` with where each member's bytes lie (offset, size, method), as the unzip stage records
-    them for preprocess (hwr.dataset.index_split), so preprocess never loads the zip's directory."""
-    from hwr.archive import locate_images
-
-    located = locate_images(zip_path)
-    for column, position in (("offset", 1), ("size", 2), ("method", 3)):
-        rows[column] = [located[name][position] for name in rows["FILENAME"]]
-    return rows
+def write_labels_csv(members: list[str], path: Path, seed: int = 0) -> Path:
+    """A label CSV (FILENAME,IDENTITY) of ``members`` with random labels, as a split ships it."""
+    rows_frame(members, seed)[["FILENAME", "IDENTITY"]].to_csv(path, index=False)
+    return path
 
 
 def build_store(zip_path: Path, members: list[str], out_dir: Path, *, jobs: int = 0, seed: int = 0):

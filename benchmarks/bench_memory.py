@@ -99,10 +99,12 @@ class Sampler(threading.Thread):
                 "peak_file_kb": self.peak.get("RssFile", 0), "worker_private_kb": self.peak.get("child_private", 0)}
 
 
-def _rows_as_cleaned(zip_path: Path):
-    """The rows the clean stage hands to preprocess: file, label, member and where the member's
-    bytes lie (recorded by the unzip stage, in its own process)."""
-    return C.locate_rows(C.rows_frame(C.image_members(zip_path)), zip_path)
+def _rows_as_cleaned(zip_path: Path, labels_csv: Path):
+    """The rows the clean stage hands to preprocess: what the unzip stage finds (hwr.dataset.index_split),
+    with where each image's bytes lie in the zip (found here, in this process)."""
+    from hwr.dataset import index_split
+
+    return index_split(zip_path, C.write_labels_csv(C.image_members(zip_path), labels_csv))[0]
 
 
 def _child_preprocess(zip_path: str, rows_csv: str, out: str) -> dict:
@@ -218,7 +220,7 @@ def main(argv=None) -> list[dict]:
         print(f"train: {steps} step(s) of batch {args.batch}, {args.rnn.upper()} CRNN", flush=True)
         for label, source in (("small", zip_path), ("large", big_zip)):
             store, rows_csv = tmp / f"store-{label}", tmp / f"rows-{label}.csv"
-            _rows_as_cleaned(source).to_csv(rows_csv, index=False)  # as data/clean/<split>.csv
+            _rows_as_cleaned(source, tmp / f"labels-{label}.csv").to_csv(rows_csv, index=False)  # as data/clean/<split>.csv
             pre = C.run_child(me, ["--child", "preprocess", str(source), str(rows_csv), str(store)])
             print(f"  {label}: preprocess {pre['images']:,} images in {pre['seconds']:.0f} s", flush=True)
             train = C.run_child(me, ["--rnn", args.rnn, "--batch", str(args.batch),

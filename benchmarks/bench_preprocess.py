@@ -4,8 +4,8 @@
 
 Both run in the same run on the same real JPEGs (../shared/data/real-unlabeled/train_v2.zip, or --data):
 
-* project: what the unzip and preprocess stages do: ``hwr.archive.locate_images`` (where each
-  image's bytes lie in the zip), then ``hwr.preprocessing.preprocess_split`` straight from the zip,
+* project: what the unzip and preprocess stages do: ``hwr.dataset.index_split`` (the label CSV
+  paired with where each image's bytes lie in the zip), then ``hwr.preprocessing.preprocess_split`` straight from the zip,
   jobs = all cores (or --jobs), JPEGs decoded to grayscale by libjpeg-turbo (simplejpeg), written
   into the store; it takes about a second for 10,500 images, where a busy moment on a shared
   machine moves the figure by 20 %, so it runs --repeats times and the median counts;
@@ -53,11 +53,12 @@ def baseline(zip_path: Path, members: list[str], out: Path) -> float:
 
 
 def project(zip_path: Path, members: list[str], out: Path, jobs: int) -> tuple[float, dict]:
+    from hwr.dataset import index_split
     from hwr.preprocessing import preprocess_split
 
-    rows = C.rows_frame(members)  # random labels: made outside the timing
+    labels_csv = C.write_labels_csv(members, out / "labels.csv")  # random labels: made outside the timing
     started = time.perf_counter()
-    rows = C.locate_rows(rows, zip_path)  # what the unzip stage does: find each member's bytes in the zip
+    rows, _ = index_split(zip_path, labels_csv)  # the unzip stage: each image's place in the zip
     report = preprocess_split(str(zip_path), rows, str(out / "store"), jobs=jobs, desc="preprocess")
     return time.perf_counter() - started, report
 
