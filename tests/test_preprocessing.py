@@ -76,11 +76,13 @@ def test_rows_without_locations_read_the_zip_directory_once(tmp_path, monkeypatc
     directory: read once for the split, not once per block of work."""
     import zipfile
 
-    from hwr.archive import locate_images
+    from hwr.dataset import index_split
 
     monkeypatch.setattr(preprocessing, "CHUNK", 2)  # blocks of 2 x jobs x 8 rows: 3 blocks here
     rows = [(f"I{i}.jpg", "ANNA") for i in range(40)]
-    zip_path, _ = write_split(tmp_path / "raw", "train", rows, images={n: jpeg_bytes(seed=i) for i, (n, _) in enumerate(rows)})
+    zip_path, csv_path = write_split(tmp_path / "raw", "train", rows,
+                                     images={n: jpeg_bytes(seed=i) for i, (n, _) in enumerate(rows)})
+    located, _ = index_split(zip_path, csv_path)  # what the unzip stage records: (offset, size, method)
     opened = []
 
     class CountingZipFile(zipfile.ZipFile):
@@ -91,11 +93,7 @@ def test_rows_without_locations_read_the_zip_directory_once(tmp_path, monkeypatc
     monkeypatch.setattr(preprocessing.zipfile, "ZipFile", CountingZipFile)
     report = preprocessing.preprocess_split(str(zip_path), rows_for(rows), str(tmp_path / "out"), jobs=1)
     assert report["written"] == 40 and opened == [str(zip_path)]
-    frame = rows_for(rows)
-    located = locate_images(zip_path)
-    for column, position in (("offset", 1), ("size", 2), ("method", 3)):
-        frame[column] = [located[name][position] for name in frame["FILENAME"]]
     opened.clear()
-    report = preprocessing.preprocess_split(str(zip_path), frame, str(tmp_path / "located"), jobs=1)
+    report = preprocessing.preprocess_split(str(zip_path), located, str(tmp_path / "located"), jobs=1)
     assert report["written"] == 40 and opened == []  # recorded locations: the directory is never read
     assert (tmp_path / "located" / "images.u8").read_bytes() == (tmp_path / "out" / "images.u8").read_bytes()
