@@ -144,6 +144,25 @@ def test_first_block_in_eval_mode_and_in_bf16():
     torch.testing.assert_close(fused.running_var, reference.running_var, rtol=1e-2, atol=1e-3)
 
 
+def test_first_block_gradients_in_bf16_stay_close_to_float64():
+    # bf16 activations, float sums: the convolution's gradient from the image's patch sums as accurate
+    # as from the full-size activations (relative error ~1e-2, the bf16 rounding of the activations)
+    reference, fused, pool = _layers(32, (2, 2), dtype=torch.float32)
+    conv, fused_conv = _conv(32, dtype=torch.float32)
+    image = (torch.rand(8, 1, 32, 64) < 0.2).float() * torch.rand(8, 1, 32, 64)  # sparse ink, as scans
+    grad = torch.randn(8, 32, 16, 32)
+    exact = torch.relu(pool(reference.double()(conv.double()(image.double()))))
+    (exact * grad.double()).sum().backward()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = blocks.conv_bn_pool_relu(image, fused_conv, fused, pool)
+    (got.float() * grad).sum().backward()
+    error = (fused_conv.weight.grad.double() - conv.weight.grad).norm() / conv.weight.grad.norm()
+    assert error < 0.05, error
+    assert fused_conv.bias.grad.abs().max() < 0.05 * fused_conv.weight.grad.abs().max()  # exactly 0 in exact arithmetic
+    error = (fused.weight.grad.double() - reference.weight.grad).norm() / reference.weight.grad.norm()
+    assert error < 0.05, error
+
+
 @pytest.mark.parametrize("case", ["default layout", "image needs a gradient", "two channels", "no padding",
                                   "eval with gradients", "no kernels"])
 def test_first_block_torch_layers_where_the_kernel_does_not_apply(case, monkeypatch):

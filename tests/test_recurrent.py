@@ -64,6 +64,20 @@ def test_same_outputs_and_gradients_as_torch(kind, path, options):
 
 
 @pytest.mark.parametrize("kind, path", CASES, indirect=["path"])
+@pytest.mark.parametrize("steps", [1, 2])
+def test_short_sequences(kind, path, steps):
+    # the first step's recurrent product is skipped (h_0 = 0): with one step no product is left at all
+    reference, fast = _pair(kind)
+    x = torch.randn(3, steps, 6, dtype=torch.float64)
+    (out, states, expected), (fast_out, fast_states, got) = _run(reference, x), _run(fast, x)
+    torch.testing.assert_close(fast_out, out, rtol=1e-10, atol=1e-12)
+    for name in expected:
+        torch.testing.assert_close(got[name], expected[name], rtol=1e-10, atol=1e-12, msg=name)
+    if steps == 1:
+        assert not got["weight_hh_l0"].any()
+
+
+@pytest.mark.parametrize("kind, path", CASES, indirect=["path"])
 def test_bf16_autocast_stays_close_to_torch(kind, path):
     """Under CPU autocast, given the bf16 input a Linear layer before them produces there, both run in
     bf16; they differ by rounding only."""

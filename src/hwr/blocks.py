@@ -9,8 +9,9 @@ same running statistics (momentum, unbiased variance, ``num_batches_tracked``); 
 ``BatchNorm2d`` + ``MaxPool2d`` + ``ReLU`` in float64.
 
 ``conv_bn_pool_relu`` also computes the first block's 3x3 convolution of the image where its output is
-used, forward and backward (the image needs no gradient), so that output (32 values per pixel of the
-image, in training the largest activation) is never stored.
+used forward, so that output (32 values per pixel of the image, in training the largest activation) is
+never stored. Its backward (the image needs no gradient) follows from the pooled positions and 54 sums
+over the image's 3x3 patches: the convolution is linear in them (hwr/csrc/blocks.cpp).
 
 Elsewhere (CUDA, another memory layout, no kernels, eval mode with gradients, a cumulative-average
 BatchNorm; for the convolution, an image that needs a gradient or a convolution other than 3x3,

@@ -86,11 +86,18 @@ def _input_gradients(ctx, dgates: torch.Tensor, xs: torch.Tensor, w_ih: torch.Te
 
 
 def _recurrent_weight_gradients(dgates: torch.Tensor, states: torch.Tensor, dtype: torch.dtype):
-    """dW_hh (in the parameters' ``dtype``) as one product over all time steps: states (T+1, D, B, H)
-    are h_0 .. h_T in loop order."""
-    d, tb, _ = dgates.shape
-    previous = states[:-1].transpose(0, 1).reshape(d, tb, -1)
-    return torch.bmm(dgates.transpose(1, 2), previous).to(dtype)
+    """dW_hh (in the parameters' ``dtype``) as one product over the time steps: states (T+1, D, B, H)
+    are h_0 .. h_T in loop order. h_0 = 0, so the first step adds nothing and is left out."""
+    d, tb, g = dgates.shape
+    t, b = states.shape[0] - 1, states.shape[2]
+    later = dgates.view(d, t, b, g)[:, 1:].reshape(d, (t - 1) * b, g)
+    previous = states[1:-1].transpose(0, 1).reshape(d, (t - 1) * b, states.shape[-1])
+    # one product per direction: ``later`` is not a standard batch of matrices (its directions lie
+    # T*B rows apart), and bmm takes 1.6x as long on it
+    out = torch.empty(d, g, states.shape[-1], dtype=dgates.dtype)
+    for direction in range(d):
+        torch.mm(later[direction].t(), previous[direction], out=out[direction])
+    return out.to(dtype)
 
 
 class _TorchLoops:

@@ -3,8 +3,8 @@
 // and one backward, where torch's three layers make about eight (normalised copy, pooled indices as
 // int64, a zero-filled gradient, two passes of batch norm's backward...). The first block, whose
 // convolution has one input channel, can also take its convolution in (conv_bn_pool_relu): its
-// activations (32 values per pixel of the image) are then computed where they are used, forward and
-// backward, and never stored.
+// activations (32 values per pixel of the image) are then computed where they are used forward, and
+// never stored; backward needs only the pooled positions and 54 sums over the image's 3x3 patches.
 //
 // Why pooling can come first: batch norm is y = a x + b per channel; for a >= 0 the window's largest y
 // is at its largest x, for a < 0 at its smallest, and a has the sign of batch norm's weight. So the
@@ -205,29 +205,46 @@ Forward pool_forward(const Fill& fill, int64_t scratch_size, const Shape& s, con
   return {out, selected, x_selected, mean, invstd};
 }
 
-// Backward, given the input row by row. fill(n, h, w0, tile, dst, scratch) writes the widened input
-// values of columns [w0, w0 + tile) of row h of sample n, w0 ascending from 0 within a row; then
-// sink(block, n, h, w0, tile, d, scratch) receives their gradient d (tile * C values). Both get the
-// same per-thread scratch (`scratch_size` values). Rows are split into fixed blocks, so a sink may sum
-// per block.
-// Returns batch norm's (grad_weight, grad_bias).
-template <typename scalar_t, typename Fill, typename Sink>
-std::tuple<at::Tensor, at::Tensor> pool_backward(const Fill& fill, const Sink& sink, int64_t scratch_size,
-                                                 int64_t blocks, const Shape& s,
-                                                 const at::Tensor& grad_out, const at::Tensor& out,
-                                                 const at::Tensor& selected, const at::Tensor& x_selected,
-                                                 const at::Tensor& weight, const at::Tensor& mean,
-                                                 const at::Tensor& invstd) {
+// Batch norm's backward through ReLU and the pooling, up to x's gradient: the two per-channel sums
+// over the pooled positions, s1 = sum g and s2 = sum g * xhat (g: the gradient past ReLU; they are
+// batch norm's bias and weight gradients), and the coefficients of dx = a g [chosen] + c0 + c1 x
+// (dx = a (g_scattered - s1/M - xhat s2/M), M values per channel).
+struct PoolGradient {
+  std::vector<double> s1, s2, a, c0, c1;
+  at::Tensor grad_weight, grad_bias;
+};
+
+// The gradients and coefficients from the two sums.
+template <typename A>
+PoolGradient finish_gradient(const Shape& s, std::vector<double> s1, std::vector<double> s2, const at::Tensor& weight,
+                             const at::Tensor& mean, const at::Tensor& invstd) {
+  const int64_t C = s.C;
+  const A *mp = mean.data_ptr<A>(), *isp = invstd.data_ptr<A>();
+  PoolGradient result{std::move(s1), std::move(s2), std::vector<double>(C), std::vector<double>(C),
+                      std::vector<double>(C), {}, {}};
+  result.grad_weight = at::tensor(result.s2, at::TensorOptions().dtype(at::kDouble)).to(weight.scalar_type());
+  result.grad_bias = at::tensor(result.s1, at::TensorOptions().dtype(at::kDouble)).to(weight.scalar_type());
+  const double M = double(s.N) * s.H * s.W;
+  at::Tensor w64 = weight.to(at::kDouble).contiguous();
+  for (int64_t c = 0; c < C; ++c) {
+    const double ac = w64.data_ptr<double>()[c] * isp[c], k1 = result.s1[c] / M, k2 = result.s2[c] / M;
+    result.a[c] = ac;
+    result.c1[c] = -ac * isp[c] * k2;
+    result.c0[c] = -ac * k1 + ac * isp[c] * k2 * mp[c];
+  }
+  return result;
+}
+
+template <typename scalar_t>
+PoolGradient pool_gradient(const Shape& s, const at::Tensor& dz, const at::Tensor& out, const at::Tensor& x_selected,
+                           const at::Tensor& weight, const at::Tensor& mean, const at::Tensor& invstd) {
   using A = acc_t<scalar_t>;
   using V = Vectorized<A>;
-  const int64_t N = s.N, C = s.C, H = s.H, W = s.W, ph = s.ph, pw = s.pw, Ho = s.Ho, Wo = s.Wo;
-  at::Tensor dz = grad_out.contiguous(at::MemoryFormat::ChannelsLast);
+  const int64_t C = s.C;
   const scalar_t *dzp = dz.data_ptr<scalar_t>(), *zp = out.data_ptr<scalar_t>();
   const scalar_t* xsp = x_selected.data_ptr<scalar_t>();
-  const uint8_t* sp = selected.data_ptr<uint8_t>();
   const A *mp = mean.data_ptr<A>(), *isp = invstd.data_ptr<A>();
-  const int64_t P = N * Ho * Wo;  // pooled positions
-  // 1. the two sums, over the pooled positions: s1 = sum g, s2 = sum g * xhat (g: the gradient past ReLU)
+  const int64_t P = s.N * s.Ho * s.Wo;  // pooled positions
   const int64_t sum_blocks = std::min(kBlocks, P);
   std::vector<double> part1(sum_blocks * C, 0.0), part2(sum_blocks * C, 0.0);
   at::parallel_for(0, sum_blocks, 1, [&](int64_t b0, int64_t b1) {
@@ -251,56 +268,56 @@ std::tuple<at::Tensor, at::Tensor> pool_backward(const Fill& fill, const Sink& s
   std::vector<double> s1(C, 0.0), s2(C, 0.0);
   for (int64_t b = 0; b < sum_blocks; ++b)
     for (int64_t c = 0; c < C; ++c) s1[c] += part1[b * C + c], s2[c] += part2[b * C + c];
-  at::Tensor grad_weight = at::tensor(s2, at::TensorOptions().dtype(at::kDouble)).to(weight.scalar_type());
-  at::Tensor grad_bias = at::tensor(s1, at::TensorOptions().dtype(at::kDouble)).to(weight.scalar_type());
-  // 2. dx = a (g_scattered - s1/M - xhat s2/M) = a g_scattered + c0 + c1 x, per channel
-  const double M = double(N) * H * W;
-  at::Tensor w64 = weight.to(at::kDouble).contiguous();
+  return finish_gradient<A>(s, std::move(s1), std::move(s2), weight, mean, invstd);
+}
+
+// x's gradient, given the input row by row: fill(n, h, w0, tile, dst) writes the widened input values
+// of columns [w0, w0 + tile) of row h of sample n, w0 ascending from 0 within a row; then
+// sink(n, h, w0, tile, d) receives their gradient d (tile * C values).
+template <typename scalar_t, typename Fill, typename Sink>
+void pool_backward(const Fill& fill, const Sink& sink, const Shape& s, const PoolGradient& grad,
+                   const at::Tensor& dz, const at::Tensor& out, const at::Tensor& selected) {
+  using A = acc_t<scalar_t>;
+  using V = Vectorized<A>;
+  const int64_t N = s.N, C = s.C, H = s.H, W = s.W, ph = s.ph, pw = s.pw, Ho = s.Ho, Wo = s.Wo;
+  const scalar_t *dzp = dz.data_ptr<scalar_t>(), *zp = out.data_ptr<scalar_t>();
+  const uint8_t* sp = selected.data_ptr<uint8_t>();
   std::vector<A> a(C), c0(C), c1(C);
-  for (int64_t c = 0; c < C; ++c) {
-    const double ac = w64.data_ptr<double>()[c] * isp[c], k1 = s1[c] / M, k2 = s2[c] / M;
-    a[c] = A(ac);
-    c1[c] = A(-ac * isp[c] * k2);
-    c0[c] = A(-ac * k1 + ac * isp[c] * k2 * mp[c]);
-  }
-  const int64_t rows = N * H;
-  at::parallel_for(0, blocks, 1, [&](int64_t b0, int64_t b1) {
-    std::vector<A> xr(kTile * C), dr(kTile * C), g(Wo * C), z(Wo * C), sel(Wo * C), scratch(scratch_size);
-    for (int64_t blk = b0; blk < b1; ++blk) {
-      for (int64_t r = rows * blk / blocks; r < rows * (blk + 1) / blocks; ++r) {
-        const int64_t n = r / H, h = r % H, ho = h / ph, i = h % ph;
-        const bool pooled_row = ho < Ho;
-        if (pooled_row) {
-          const int64_t o = (n * Ho + ho) * Wo * C;
-          at::vec::convert(dzp + o, g.data(), Wo * C);
-          at::vec::convert(zp + o, z.data(), Wo * C);
-          for (int64_t e = 0; e < Wo * C; ++e) sel[e] = A(sp[o + e]);
-        }
-        for (int64_t w0 = 0; w0 < W; w0 += kTile) {
-          const int64_t tile = std::min(kTile, W - w0);
-          fill(n, h, w0, tile, xr.data(), scratch.data());
-          for (int64_t w = w0; w < w0 + tile; ++w) {
-            const int64_t wo = w / pw;
-            const bool in_window = pooled_row && wo < Wo;
-            const A t = A(i * pw + w % pw);
-            const A* xw = xr.data() + (w - w0) * C;
-            A* dw = dr.data() + (w - w0) * C;
-            FOR_LANES(C) {
-              V d = L(c0.data()) + L(c1.data()) * L(xw);
-              if (in_window) {
-                const int64_t e = wo * C + j;
-                V mine = (V::loadu(sel.data() + e, k) == V(t)) & (V::loadu(z.data() + e, k) > V(A(0)));
-                d = d + V::blendv(V(A(0)), L(a.data()) * V::loadu(g.data() + e, k), mine);
-              }
-              S(d, dw);
+  for (int64_t c = 0; c < C; ++c) a[c] = A(grad.a[c]), c0[c] = A(grad.c0[c]), c1[c] = A(grad.c1[c]);
+  at::parallel_for(0, N * H, 1, [&](int64_t r0, int64_t r1) {
+    std::vector<A> xr(kTile * C), dr(kTile * C), g(Wo * C), z(Wo * C), sel(Wo * C);
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t n = r / H, h = r % H, ho = h / ph, i = h % ph;
+      const bool pooled_row = ho < Ho;
+      if (pooled_row) {
+        const int64_t o = (n * Ho + ho) * Wo * C;
+        at::vec::convert(dzp + o, g.data(), Wo * C);
+        at::vec::convert(zp + o, z.data(), Wo * C);
+        for (int64_t e = 0; e < Wo * C; ++e) sel[e] = A(sp[o + e]);
+      }
+      for (int64_t w0 = 0; w0 < W; w0 += kTile) {
+        const int64_t tile = std::min(kTile, W - w0);
+        fill(n, h, w0, tile, xr.data());
+        for (int64_t w = w0; w < w0 + tile; ++w) {
+          const int64_t wo = w / pw;
+          const bool in_window = pooled_row && wo < Wo;
+          const A t = A(i * pw + w % pw);
+          const A* xw = xr.data() + (w - w0) * C;
+          A* dw = dr.data() + (w - w0) * C;
+          FOR_LANES(C) {
+            V d = L(c0.data()) + L(c1.data()) * L(xw);
+            if (in_window) {
+              const int64_t e = wo * C + j;
+              V mine = (V::loadu(sel.data() + e, k) == V(t)) & (V::loadu(z.data() + e, k) > V(A(0)));
+              d = d + V::blendv(V(A(0)), L(a.data()) * V::loadu(g.data() + e, k), mine);
             }
+            S(d, dw);
           }
-          sink(blk, n, h, w0, tile, dr.data(), scratch.data());
         }
+        sink(n, h, w0, tile, dr.data());
       }
     }
   });
-  return {grad_weight, grad_bias};
 }
 
 Shape shape_of(const at::Tensor& x, int64_t C, int64_t ph, int64_t pw) {
@@ -339,23 +356,24 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> bn_pool_relu_backward(
     int64_t ph, int64_t pw) {
   const Shape s = shape_of(x, x.size(1), ph, pw);
   at::Tensor dx = at::empty_like(x, x.options().memory_format(at::MemoryFormat::ChannelsLast));
-  std::tuple<at::Tensor, at::Tensor> grads;
+  at::Tensor dz = grad_out.contiguous(at::MemoryFormat::ChannelsLast);
+  PoolGradient grad;
   at::NoGradGuard no_grad;
   AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, x.scalar_type(), "bn_pool_relu_backward", [&] {
     using A = acc_t<scalar_t>;
     const scalar_t* xp = x.data_ptr<scalar_t>();
     scalar_t* dxp = dx.data_ptr<scalar_t>();
     auto at_row = [&](int64_t n, int64_t h, int64_t w0) { return ((n * s.H + h) * s.W + w0) * s.C; };
-    auto fill = [&](int64_t n, int64_t h, int64_t w0, int64_t tile, A* dst, A*) {
+    auto fill = [&](int64_t n, int64_t h, int64_t w0, int64_t tile, A* dst) {
       at::vec::convert(xp + at_row(n, h, w0), dst, tile * s.C);
     };
-    auto sink = [&](int64_t, int64_t n, int64_t h, int64_t w0, int64_t tile, const A* d, A*) {
+    auto sink = [&](int64_t n, int64_t h, int64_t w0, int64_t tile, const A* d) {
       at::vec::convert(d, dxp + at_row(n, h, w0), tile * s.C);
     };
-    grads = pool_backward<scalar_t>(fill, sink, 0, std::min(kBlocks * 4, s.N * s.H), s, grad_out, out, selected,
-                                    x_selected, weight, mean, invstd);
+    grad = pool_gradient<scalar_t>(s, dz, out, x_selected, weight, mean, invstd);
+    pool_backward<scalar_t>(fill, sink, s, grad, dz, out, selected);
   });
-  return {dx, std::get<0>(grads), std::get<1>(grads)};
+  return {dx, grad.grad_weight, grad.grad_bias};
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -363,13 +381,14 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> bn_pool_relu_backward(
 // dtype; conv_weight (9, C) (the 3x3 kernel's taps, row by row) and conv_bias (C) in acc_t; the
 // convolution has padding 1 and stride 1. The image gets no gradient.
 
-// The image's rows h-1, h, h+1 of sample n, zero-padded to W + 2 columns: pad[k * (W + 2) + 1 + w].
+// The image's rows first .. first + count - 1 of sample n, zero-padded to W + 2 columns (rows outside
+// the image are zeros): pad[i * (W + 2) + 1 + w] is row first + i, column w.
 template <typename A>
-void padded_rows(const A* image, int64_t n, int64_t h, int64_t H, int64_t W, A* pad) {
-  for (int64_t k = 0; k < 3; ++k) {
-    A* row = pad + k * (W + 2);
+void padded_rows(const A* image, int64_t n, int64_t first, int64_t count, int64_t H, int64_t W, A* pad) {
+  for (int64_t i = 0; i < count; ++i) {
+    A* row = pad + i * (W + 2);
     row[0] = row[W + 1] = A(0);
-    const int64_t hh = h + k - 1;
+    const int64_t hh = first + i;
     if (hh < 0 || hh >= H) std::fill(row + 1, row + W + 1, A(0));
     else std::copy(image + (n * H + hh) * W, image + (n * H + hh + 1) * W, row + 1);
   }
@@ -425,13 +444,64 @@ Forward conv_bn_pool_relu_forward(const at::Tensor& image, const at::Tensor& con
                 "hwr blocks: the image and the convolution's parameters must be ", c10::CppTypeToScalarType<A>::value);
     const A *ip = image.data_ptr<A>(), *taps = conv_weight.data_ptr<A>(), *cb = conv_bias.data_ptr<A>();
     auto fill = [&](int64_t n, int64_t h, A* dst, A* pad) {
-      padded_rows(ip, n, h, s.H, s.W, pad);
+      padded_rows(ip, n, h - 1, 3, s.H, s.W, pad);
       convolve(pad, s.W, 0, s.W, taps, cb, C, dst);
     };
     result = pool_forward<scalar_t>(fill, 3 * (s.W + 2), s, image.options().dtype(out_dtype), weight, bias, running_mean,
                                     running_var, training, momentum, eps);
   });
   return result;
+}
+
+// The convolution's gradient without its full-size output. With u_k(p) the image value under tap k at
+// pixel p, x = conv(image) = sum_k taps[k] u_k + shift and dx = a g [chosen] + c0 + c1 x (pool_gradient),
+// the weight gradient sum_p dx(p) u_k(p) is
+//   a sum_{chosen p} g(p) u_k(p)                          (over the pooled positions only)
+//   + c0 S_k + c1 (sum_k' taps[k'] G_k'k + shift S_k)     (S_k = sum_p u_k(p), G = sum_p u(p) u(p)^T)
+// and the bias gradient a s1 + c0 M + c1 (sum_k taps[k] S_k + shift M) (zero but for rounding: batch
+// norm removes the bias). So backward reads the pooled tensors and the image once, and neither
+// recomputes the convolution nor forms its full-size gradient.
+
+constexpr int kTaps = 9;
+constexpr int kMoments = kTaps + kTaps * (kTaps + 1) / 2;  // S (9), then G's upper triangle row by row (45)
+
+// Adds S_k and G's upper triangle over the W pixels of one image row to acc (kMoments vectors of lanes):
+// the image's padded rows h-1, h, h+1 start at rows, `stride` apart.
+template <typename A>
+void add_moments_of_taps(const A* rows, int64_t stride, int64_t W, Vectorized<A>* acc) {
+  using V = Vectorized<A>;
+  for (int64_t w = 0; w < W; w += V::size()) {
+    const int64_t k = std::min<int64_t>(V::size(), W - w);  // partial loads fill the other lanes with zeros
+    V u[kTaps];
+    for (int t = 0; t < kTaps; ++t) u[t] = V::loadu(rows + (t / 3) * stride + w + t % 3, k);
+    int e = kTaps;
+    for (int t = 0; t < kTaps; ++t) {
+      acc[t] = acc[t] + u[t];
+      for (int t2 = t; t2 < kTaps; ++t2, ++e) acc[e] = at::vec::fmadd(u[t], u[t2], acc[e]);
+    }
+  }
+}
+
+// Adds sum ag * u_k over the chosen elements of one pooled row to sums (kTaps * C): ag (Wo * C) is a g
+// where ReLU passed the gradient, else 0; sel (Wo * C) the chosen places; rows the padded image rows
+// of the window's first row - 1 .. last row + 1, `stride` apart.
+template <typename A>
+void add_chosen_taps(const A* rows, int64_t stride, const Shape& s, const A* ag, const A* sel, A* sums) {
+  using V = Vectorized<A>;
+  const int64_t C = s.C, pw = s.pw, window = s.ph * s.pw;
+  FOR_LANES(C) {
+    V acc[kTaps];
+    for (int t = 0; t < kTaps; ++t) acc[t] = L(sums + t * C);
+    for (int64_t wo = 0; wo < s.Wo; ++wo) {
+      const V g = V::loadu(ag + wo * C + j, k), at = V::loadu(sel + wo * C + j, k);
+      for (int64_t t = 0; t < window; ++t) {
+        const V gt = V::blendv(V(A(0)), g, at == V(A(t)));
+        const A* in = rows + (t / pw) * stride + wo * pw + t % pw;  // tap (kh, kw) reads in[kh * stride + kw]
+        for (int tap = 0; tap < kTaps; ++tap) acc[tap] = at::vec::fmadd(gt, V(in[(tap / 3) * stride + tap % 3]), acc[tap]);
+      }
+    }
+    for (int t = 0; t < kTaps; ++t) S(acc[t], sums + t * C);
+  }
 }
 
 // Returns (grad_conv_weight (9, C), grad_conv_bias (C), grad_weight, grad_bias), the first two in double.
@@ -441,49 +511,102 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> conv_bn_pool_relu_bac
     const at::Tensor& mean, const at::Tensor& invstd, int64_t ph, int64_t pw) {
   const int64_t C = conv_weight.size(1);
   const Shape s = shape_of(image, C, ph, pw);
-  const int64_t blocks = std::min(kBlocks, s.N * s.H);
-  // per block: the convolution's weight gradient (9 * C) and bias gradient (C), summed in double
-  std::vector<double> parts(blocks * 10 * C, 0.0);
-  std::tuple<at::Tensor, at::Tensor> grads;
+  const int64_t P = s.N * s.Ho, blocks = std::min(kBlocks, P);  // pooled rows, fixed blocks of them
+  // per block, summed in double: the chosen positions' sums (kTaps * C), batch norm's two sums s1 and s2
+  // (2 * C), then S and G (kMoments)
+  const int64_t part_size = (kTaps + 2) * C + kMoments;
+  std::vector<double> parts(blocks * part_size, 0.0);
+  at::Tensor dz = grad_out.contiguous(at::MemoryFormat::ChannelsLast);
+  PoolGradient grad;
+  std::vector<double> taps(kTaps * C), shift(C);
   at::NoGradGuard no_grad;
   AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, out.scalar_type(), "conv_bn_pool_relu_backward", [&] {
     using A = acc_t<scalar_t>;
     using V = Vectorized<A>;
-    const A *ip = image.data_ptr<A>(), *taps = conv_weight.data_ptr<A>(), *cb = conv_bias.data_ptr<A>();
-    const int64_t W = s.W, padded = 3 * (W + 2);
-    // scratch: the padded image rows of the row in hand, then the tile's sums (9 taps, then the bias)
-    auto fill = [&](int64_t n, int64_t h, int64_t w0, int64_t tile, A* dst, A* pad) {
-      if (w0 == 0) padded_rows(ip, n, h, s.H, W, pad);
-      convolve(pad, W, w0, tile, taps, cb, C, dst);
-    };
-    auto sink = [&](int64_t blk, int64_t, int64_t, int64_t w0, int64_t tile, const A* d, A* pad) {
-      // the row's sums, in acc_t, of d times each tap's input (the weight) and of d (the bias): per
-      // vector of channels, 10 accumulators in registers over the tile's columns
-      A* acc = pad + padded;
-      if (w0 == 0) std::fill(acc, acc + 10 * C, A(0));
-      FOR_LANES(C) {
-        V sums[10];
-        for (int t = 0; t < 10; ++t) sums[t] = L(acc + t * C);
-        for (int64_t w = w0; w < w0 + tile; ++w) {
-          const V dv = L(d + (w - w0) * C);
-          const A* taps_in = pad + w;  // the tap (kh, kw) reads pad[kh * (W + 2) + w + kw]
-          for (int t = 0; t < 9; ++t) sums[t] = at::vec::fmadd(dv, V(taps_in[(t / 3) * (W + 2) + t % 3]), sums[t]);
-          sums[9] = sums[9] + dv;
+    const A *ip = image.data_ptr<A>(), *tp = conv_weight.data_ptr<A>(), *cb = conv_bias.data_ptr<A>();
+    std::copy(tp, tp + kTaps * C, taps.begin());
+    std::copy(cb, cb + C, shift.begin());
+    const scalar_t *dzp = dz.data_ptr<scalar_t>(), *zp = out.data_ptr<scalar_t>(), *xsp = x_selected.data_ptr<scalar_t>();
+    const uint8_t* sp = selected.data_ptr<uint8_t>();
+    const A *mp = mean.data_ptr<A>(), *isp = invstd.data_ptr<A>();
+    const int64_t W = s.W, Wo = s.Wo, stride = W + 2;
+    at::Tensor w64 = weight.to(at::kDouble).contiguous();
+    std::vector<A> a(C);  // batch norm's y = a x + b: a does not depend on the sums
+    for (int64_t c = 0; c < C; ++c) a[c] = A(w64.data_ptr<double>()[c] * isp[c]);
+    at::parallel_for(0, blocks, 1, [&](int64_t b0, int64_t b1) {
+      std::vector<A> pad((s.ph + 2) * stride), tail(3 * stride), ag(Wo * C), z(Wo * C), xv(Wo * C), sel(Wo * C),
+          sums((kTaps + 2) * C), lanes(V::size());
+      V acc[kMoments];
+      for (int64_t blk = b0; blk < b1; ++blk) {
+        double* part = parts.data() + blk * part_size;
+        for (int64_t r = P * blk / blocks; r < P * (blk + 1) / blocks; ++r) {
+          const int64_t n = r / s.Ho, ho = r % s.Ho, o = r * Wo * C;
+          padded_rows(ip, n, ho * s.ph - 1, s.ph + 2, s.H, W, pad.data());
+          at::vec::convert(dzp + o, ag.data(), Wo * C);
+          at::vec::convert(zp + o, z.data(), Wo * C);
+          at::vec::convert(xsp + o, xv.data(), Wo * C);
+          for (int64_t e = 0; e < Wo * C; ++e) sel[e] = A(sp[o + e]);
+          std::fill(sums.begin(), sums.end(), A(0));
+          A *s1 = sums.data() + kTaps * C, *s2 = s1 + C;
+          for (int64_t wo = 0; wo < Wo; ++wo) {  // g past ReLU: into s1, s2; a g into ag
+            A* g = ag.data() + wo * C;
+            const A *zw = z.data() + wo * C, *xw = xv.data() + wo * C;
+            FOR_LANES(C) {
+              const V gg = V::blendv(V(A(0)), L(g), L(zw) > V(A(0)));
+              S(L(s1) + gg, s1);
+              S(L(s2) + gg * (L(xw) - L(mp)) * L(isp), s2);
+              S(L(a.data()) * gg, g);
+            }
+          }
+          add_chosen_taps(pad.data(), stride, s, ag.data(), sel.data(), sums.data());
+          for (int64_t e = 0; e < (kTaps + 2) * C; ++e) part[e] += sums[e];
+          // S and G over every pixel: the window's rows, and after the last window the rows below it
+          for (int m = 0; m < kMoments; ++m) acc[m] = V(A(0));
+          for (int64_t i = 0; i < s.ph; ++i) add_moments_of_taps(pad.data() + i * stride, stride, W, acc);
+          if (ho == s.Ho - 1) {
+            for (int64_t h = s.Ho * s.ph; h < s.H; ++h) {
+              padded_rows(ip, n, h - 1, 3, s.H, W, tail.data());
+              add_moments_of_taps(tail.data(), stride, W, acc);
+            }
+          }
+          for (int m = 0; m < kMoments; ++m) {
+            acc[m].store(lanes.data());
+            double total = 0;
+            for (int64_t l = 0; l < V::size(); ++l) total += lanes[l];
+            part[(kTaps + 2) * C + m] += total;
+          }
         }
-        for (int t = 0; t < 10; ++t) S(sums[t], acc + t * C);
       }
-      if (w0 + tile == W) {  // the row is done: into the block's double sums
-        double* part = parts.data() + blk * 10 * C;
-        for (int64_t e = 0; e < 10 * C; ++e) part[e] += acc[e];
-      }
-    };
-    grads = pool_backward<scalar_t>(fill, sink, padded + 10 * C, blocks, s, grad_out, out, selected, x_selected, weight, mean, invstd);
+    });
   });
-  std::vector<double> total(10 * C, 0.0);
+  std::vector<double> total(part_size, 0.0);
   for (int64_t blk = 0; blk < blocks; ++blk)
-    for (int64_t e = 0; e < 10 * C; ++e) total[e] += parts[blk * 10 * C + e];
-  at::Tensor all = at::tensor(total, at::TensorOptions().dtype(at::kDouble));
-  return {all.slice(0, 0, 9 * C).view({9, C}), all.slice(0, 9 * C), std::get<0>(grads), std::get<1>(grads)};
+    for (int64_t e = 0; e < part_size; ++e) total[e] += parts[blk * part_size + e];
+  const double* chosen = total.data();
+  const double* S = total.data() + (kTaps + 2) * C;
+  AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, out.scalar_type(), "conv_bn_pool_relu_backward", [&] {
+    const double* sums = total.data() + kTaps * C;
+    grad = finish_gradient<acc_t<scalar_t>>(s, std::vector<double>(sums, sums + C), std::vector<double>(sums + C, S),
+                                            weight, mean, invstd);
+  });
+  double G[kTaps][kTaps];
+  for (int t = 0, e = kTaps; t < kTaps; ++t)
+    for (int t2 = t; t2 < kTaps; ++t2, ++e) G[t][t2] = G[t2][t] = S[e];
+  const double M = double(s.N) * s.H * s.W;
+  at::Tensor dtaps = at::empty({kTaps, C}, at::TensorOptions().dtype(at::kDouble));
+  at::Tensor dshift = at::empty({C}, at::TensorOptions().dtype(at::kDouble));
+  double *dt = dtaps.data_ptr<double>(), *ds = dshift.data_ptr<double>();
+  for (int64_t c = 0; c < C; ++c) {
+    double x_sum = shift[c] * M;  // sum_p x(p)
+    for (int t = 0; t < kTaps; ++t) x_sum += taps[t * C + c] * S[t];
+    for (int t = 0; t < kTaps; ++t) {
+      double xu = shift[c] * S[t];  // sum_p x(p) u_t(p)
+      for (int t2 = 0; t2 < kTaps; ++t2) xu += taps[t2 * C + c] * G[t2][t];
+      dt[t * C + c] = chosen[t * C + c] + grad.c0[c] * S[t] + grad.c1[c] * xu;
+    }
+    ds[c] = grad.a[c] * grad.s1[c] + grad.c0[c] * M + grad.c1[c] * x_sum;
+  }
+  return {dtaps, dshift, grad.grad_weight, grad.grad_bias};
 }
 
 }  // namespace

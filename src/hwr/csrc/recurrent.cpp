@@ -66,6 +66,13 @@ void for_rows(int64_t rows, int64_t h, int buffers, const F& body) {
   });
 }
 
+// Step s of a contiguous tensor whose first dimension is the time step, without indexing the tensor
+// (an ATen operation per call, in a loop that runs T times per layer).
+template <typename T>
+inline T* at_step(const at::Tensor& t, int64_t s) {
+  return t.data_ptr<T>() + s * t.stride(0);
+}
+
 void check(const at::Tensor& t, const char* what) {
   TORCH_CHECK(t.device().is_cpu() && t.is_contiguous(), "hwr recurrent: ", what, " must be a contiguous CPU tensor");
 }
@@ -122,11 +129,12 @@ void gru_forward(const at::Tensor& gi, const at::Tensor& w_hh_t, const at::Tenso
                 c10::CppTypeToScalarType<A>::value);
     at::Tensor gh = at::empty({D, B, 3 * H}, gi.options());  // this step's h @ w_hh^T
     for (int64_t s = 0; s < T; ++s) {
-      at::bmm_out(gh, states[s], w_hh_t);
+      if (s == 0) gh.zero_();  // h_0 = 0
+      else at::bmm_out(gh, states[s], w_hh_t);
       gru_step_forward<scalar_t>(gi.data_ptr<scalar_t>() + s * B * 3 * H, 3 * H, B, T * B * 3 * H, bias.data_ptr<A>(),
-                                 gh.data_ptr<scalar_t>(), ghn[s].data_ptr<scalar_t>(), rz[s].data_ptr<scalar_t>(),
-                                 n[s].data_ptr<scalar_t>(), states[s].data_ptr<scalar_t>(),
-                                 states[s + 1].data_ptr<scalar_t>(), D * B, H);
+                                 gh.data_ptr<scalar_t>(), at_step<scalar_t>(ghn, s), at_step<scalar_t>(rz, s),
+                                 at_step<scalar_t>(n, s), at_step<scalar_t>(states, s),
+                                 at_step<scalar_t>(states, s + 1), D * B, H);
     }
   });
 }
@@ -215,9 +223,9 @@ void gru_backward(const at::Tensor& grad_h, const at::Tensor& w_hh, const at::Te
     at::Tensor step = at::empty({D, B, G}, n.options());  // dgh[:, s] again, contiguous: a faster product
     for (int64_t s = T - 1; s >= 0; --s) {
       scalar_t* dgi_s = dgi.data_ptr<scalar_t>() + s * B * G;
-      gru_step_backward<scalar_t>(grad_h[s].data_ptr<scalar_t>(), m.data_ptr<scalar_t>(), carry.data_ptr<A>(),
-                                  ghn[s].data_ptr<scalar_t>(), rz[s].data_ptr<scalar_t>(), n[s].data_ptr<scalar_t>(),
-                                  states[s].data_ptr<scalar_t>(), dgi_s, dgh.data_ptr<scalar_t>() + s * B * G,
+      gru_step_backward<scalar_t>(at_step<scalar_t>(grad_h, s), m.data_ptr<scalar_t>(), carry.data_ptr<A>(),
+                                  at_step<scalar_t>(ghn, s), at_step<scalar_t>(rz, s), at_step<scalar_t>(n, s),
+                                  at_step<scalar_t>(states, s), dgi_s, dgh.data_ptr<scalar_t>() + s * B * G,
                                   step.data_ptr<scalar_t>(), G, B, T * B * G, D * B, H);
       // [dr, dz, dn * r] -> bias[0:3H]; dn (the input bias's n part) -> bias[3H:4H]
       add_column_sums<scalar_t>(step.data_ptr<scalar_t>(), B * G, G, dbias.data_ptr<A>(), 4 * H, D, B, G);
@@ -276,10 +284,11 @@ void lstm_forward(const at::Tensor& gi, const at::Tensor& w_hh_t, const at::Tens
                 c10::CppTypeToScalarType<A>::value);
     for (int64_t s = 0; s < T; ++s) {
       at::Tensor gates_s = gates[s];
-      at::bmm_out(gates_s, states[s], w_hh_t);
+      if (s == 0) gates_s.zero_();  // h_0 = 0
+      else at::bmm_out(gates_s, states[s], w_hh_t);
       lstm_step_forward<scalar_t>(gi.data_ptr<scalar_t>() + s * B * 4 * H, 4 * H, B, T * B * 4 * H,
-                                  bias.data_ptr<A>(), gates_s.data_ptr<scalar_t>(), cells[s].data_ptr<A>(),
-                                  cells[s + 1].data_ptr<A>(), states[s + 1].data_ptr<scalar_t>(), D * B, H);
+                                  bias.data_ptr<A>(), gates_s.data_ptr<scalar_t>(), at_step<A>(cells, s),
+                                  at_step<A>(cells, s + 1), at_step<scalar_t>(states, s + 1), D * B, H);
     }
   });
 }
@@ -331,8 +340,8 @@ void lstm_backward(const at::Tensor& grad_h, at::Tensor& dc_last, const at::Tens
     at::Tensor m = at::zeros({D, B, H}, gates.options());
     at::Tensor step = at::empty({D, B, 4 * H}, gates.options());  // dgates[:, s] again, contiguous
     for (int64_t s = T - 1; s >= 0; --s) {
-      lstm_step_backward<scalar_t>(grad_h[s].data_ptr<scalar_t>(), m.data_ptr<scalar_t>(), dc_last.data_ptr<A>(),
-                                   gates[s].data_ptr<scalar_t>(), cells[s].data_ptr<A>(), cells[s + 1].data_ptr<A>(),
+      lstm_step_backward<scalar_t>(at_step<scalar_t>(grad_h, s), m.data_ptr<scalar_t>(), dc_last.data_ptr<A>(),
+                                   at_step<scalar_t>(gates, s), at_step<A>(cells, s), at_step<A>(cells, s + 1),
                                    dgates.data_ptr<scalar_t>() + s * B * 4 * H, step.data_ptr<scalar_t>(), 4 * H, B,
                                    T * B * 4 * H, D * B, H);
       add_column_sums<scalar_t>(step.data_ptr<scalar_t>(), B * 4 * H, 4 * H, dbias.data_ptr<A>(), 4 * H, D, B,
