@@ -214,6 +214,24 @@ struct PoolGradient {
   at::Tensor grad_weight, grad_bias;
 };
 
+// Over `count` pooled positions of C values (g: the output's gradient, z: the output, x: the chosen
+// inputs), adds to s1 the gradient past ReLU, g where z > 0, and to s2 that times xhat = (x - mean) *
+// invstd; where `scaled` is given, writes a * (g where z > 0) there.
+template <typename A>
+void add_gradient_sums(const A* g, const A* z, const A* x, int64_t count, int64_t C, const A* mean, const A* invstd,
+                       A* s1, A* s2, const A* a = nullptr, A* scaled = nullptr) {
+  using V = Vectorized<A>;
+  for (int64_t p = 0; p < count; ++p) {
+    const A *gp = g + p * C, *zp = z + p * C, *xp = x + p * C;
+    FOR_LANES(C) {
+      const V gg = V::blendv(V(A(0)), L(gp), L(zp) > V(A(0)));
+      S(L(s1) + gg, s1);
+      S(L(s2) + gg * (L(xp) - L(mean)) * L(invstd), s2);
+      if (scaled) S(L(a) * gg, scaled + p * C);
+    }
+  }
+}
+
 // The gradients and coefficients from the two sums.
 template <typename A>
 PoolGradient finish_gradient(const Shape& s, std::vector<double> s1, std::vector<double> s2, const at::Tensor& weight,
@@ -239,7 +257,6 @@ template <typename scalar_t>
 PoolGradient pool_gradient(const Shape& s, const at::Tensor& dz, const at::Tensor& out, const at::Tensor& x_selected,
                            const at::Tensor& weight, const at::Tensor& mean, const at::Tensor& invstd) {
   using A = acc_t<scalar_t>;
-  using V = Vectorized<A>;
   const int64_t C = s.C;
   const scalar_t *dzp = dz.data_ptr<scalar_t>(), *zp = out.data_ptr<scalar_t>();
   const scalar_t* xsp = x_selected.data_ptr<scalar_t>();
@@ -256,11 +273,7 @@ PoolGradient pool_gradient(const Shape& s, const at::Tensor& dz, const at::Tenso
         at::vec::convert(dzp + r * C, g.data(), C);
         at::vec::convert(zp + r * C, z.data(), C);
         at::vec::convert(xsp + r * C, xv.data(), C);
-        FOR_LANES(C) {
-          V gg = V::blendv(V(A(0)), L(g.data()), L(z.data()) > V(A(0)));
-          S(L(s1.data()) + gg, s1.data());
-          S(L(s2.data()) + gg * (L(xv.data()) - L(mp)) * L(isp), s2.data());
-        }
+        add_gradient_sums(g.data(), z.data(), xv.data(), 1, C, mp, isp, s1.data(), s2.data());
       }
       for (int64_t c = 0; c < C; ++c) part1[b * C + c] = s1[c], part2[b * C + c] = s2[c];
     }
@@ -547,17 +560,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> conv_bn_pool_relu_bac
           at::vec::convert(xsp + o, xv.data(), Wo * C);
           for (int64_t e = 0; e < Wo * C; ++e) sel[e] = A(sp[o + e]);
           std::fill(sums.begin(), sums.end(), A(0));
-          A *s1 = sums.data() + kTaps * C, *s2 = s1 + C;
-          for (int64_t wo = 0; wo < Wo; ++wo) {  // g past ReLU: into s1, s2; a g into ag
-            A* g = ag.data() + wo * C;
-            const A *zw = z.data() + wo * C, *xw = xv.data() + wo * C;
-            FOR_LANES(C) {
-              const V gg = V::blendv(V(A(0)), L(g), L(zw) > V(A(0)));
-              S(L(s1) + gg, s1);
-              S(L(s2) + gg * (L(xw) - L(mp)) * L(isp), s2);
-              S(L(a.data()) * gg, g);
-            }
-          }
+          A* s1 = sums.data() + kTaps * C;  // then s2
+          add_gradient_sums(ag.data(), z.data(), xv.data(), Wo, C, mp, isp, s1, s1 + C, a.data(), ag.data());
           add_chosen_taps(pad.data(), stride, s, ag.data(), sel.data(), sums.data());
           for (int64_t e = 0; e < (kTaps + 2) * C; ++e) part[e] += sums[e];
           // S and G over every pixel: the window's rows, and after the last window the rows below it
