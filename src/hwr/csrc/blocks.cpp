@@ -407,16 +407,15 @@ void padded_rows(const A* image, int64_t n, int64_t first, int64_t count, int64_
   }
 }
 
-// The convolution's output at columns [w0, w0 + tile) from padded rows: C values per column. Four
-// columns at a time: each tap's weights are loaded once for the four, and the four sums are
+// The convolution's output along one row, from its padded rows: C values per column. Four columns at
+// a time: each tap's weights are loaded once for the four, and the four sums are
 // independent chains of multiply-adds (one column's nine in a row would wait on each other).
 template <typename A>
-void convolve(const A* pad, int64_t W, int64_t w0, int64_t tile, const A* taps, const A* conv_bias, int64_t C, A* dst) {
+void convolve(const A* pad, int64_t W, const A* taps, const A* conv_bias, int64_t C, A* dst) {
   using V = Vectorized<A>;
-  const int64_t end = w0 + tile;
-  int64_t w = w0;
-  for (; w + 4 <= end; w += 4) {
-    A* out = dst + (w - w0) * C;
+  int64_t w = 0;
+  for (; w + 4 <= W; w += 4) {
+    A* out = dst + w * C;
     FOR_LANES(C) {
       V s0 = L(conv_bias), s1 = s0, s2 = s0, s3 = s0;
       for (int t = 0; t < 9; ++t) {
@@ -430,8 +429,8 @@ void convolve(const A* pad, int64_t W, int64_t w0, int64_t tile, const A* taps, 
       S(s0, out), S(s1, out + C), S(s2, out + 2 * C), S(s3, out + 3 * C);
     }
   }
-  for (; w < end; ++w) {
-    A* out = dst + (w - w0) * C;
+  for (; w < W; ++w) {
+    A* out = dst + w * C;
     FOR_LANES(C) {
       V acc = L(conv_bias);
       for (int t = 0; t < 9; ++t) acc = at::vec::fmadd(L(taps + t * C), V(pad[(t / 3) * (W + 2) + w + t % 3]), acc);
@@ -458,7 +457,7 @@ Forward conv_bn_pool_relu_forward(const at::Tensor& image, const at::Tensor& con
     const A *ip = image.data_ptr<A>(), *taps = conv_weight.data_ptr<A>(), *cb = conv_bias.data_ptr<A>();
     auto fill = [&](int64_t n, int64_t h, A* dst, A* pad) {
       padded_rows(ip, n, h - 1, 3, s.H, s.W, pad);
-      convolve(pad, s.W, 0, s.W, taps, cb, C, dst);
+      convolve(pad, s.W, taps, cb, C, dst);
     };
     result = pool_forward<scalar_t>(fill, 3 * (s.W + 2), s, image.options().dtype(out_dtype), weight, bias, running_mean,
                                     running_var, training, momentum, eps);

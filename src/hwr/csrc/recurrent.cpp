@@ -13,6 +13,7 @@
 //   dgi, dgh / dgates (T, B, D * G)  gradients of the projections
 // In loop order, the state the next step's product reads:
 //   states (T+1, D, B, H) h_0 = 0, then h_1 .. h_T
+// Weights, stacked over directions:
 //   w_hh_t (D, H, G)     recurrent weights, transposed; w_hh (D, G, H) untransposed
 // Gate orders are torch's: GRU r, z, n; LSTM i, f, g, o.
 
