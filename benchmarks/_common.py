@@ -24,7 +24,6 @@ import numpy as np  # noqa: E402
 # The real images, beside the checkout (never copied into the project).
 UNLABELED_ZIP = REPO.parent / "shared" / "data" / "real-unlabeled" / "train_v2.zip"
 KAGGLE_IMAGES = 414_000  # train + validation + test of the Kaggle dataset (413,701), rounded
-GFLOP_PER_TRAIN_IMAGE_GRU = 3.45  # forward + backward of the study's GRU CRNN, per image
 
 
 # ---------------------------------------------------------------- data
@@ -173,6 +172,38 @@ def print_header(title: str) -> None:
     print(f"== {title}")
     print(machine_line())
     sys.stdout.flush()
+
+
+def train_gflop_per_image(rnn: str, height: int = 64, width: int = 256) -> float:
+    """GFLOP of one training image (forward + backward) through the study's CRNN with ``rnn``: the
+    convolutions' and matrix products' multiply-adds x 2. Backward costs two products of each forward
+    one's size (the input's and the weights' gradients), but the first convolution's input needs no
+    gradient. 3.45 for the GRU (the speed issue's figure), 4.28 for the LSTM; the element-wise work
+    (batch norm, pooling, activations, gates) is left out."""
+    from torch import nn
+
+    from hwr.model import CRNN
+
+    model = CRNN(rnn)
+    forward = first_conv = 0
+    h, w = height, width
+    for layer in model.cnn:
+        if isinstance(layer, nn.Conv2d):
+            kh, kw = layer.kernel_size
+            flops = 2 * h * w * layer.in_channels * layer.out_channels * kh * kw
+            first_conv = first_conv or flops
+            forward += flops
+        elif isinstance(layer, nn.MaxPool2d):
+            kh, kw = nn.modules.utils._pair(layer.kernel_size)
+            h, w = h // kh, w // kw
+    steps, rec = w, model.rnn  # one time step per column
+    dense = [model.project[0], model.classify]
+    forward += sum(2 * steps * layer.in_features * layer.out_features for layer in dense)
+    directions = 2 if rec.bidirectional else 1
+    for layer in range(rec.num_layers):
+        gates, inputs = getattr(rec, f"weight_ih_l{layer}").shape
+        forward += 2 * steps * directions * gates * (inputs + rec.hidden_size)
+    return (3 * forward - first_conv) / 1e9
 
 
 def matmul_gflops(threads: int = 2, n: int = 1024, repeats: int = 8, rounds: int = 5, dtype=None) -> float:

@@ -20,18 +20,21 @@ the time includes getting each batch (data loading is part of training throughpu
   installed, else glibc keeping freed memory; stages/common.py).
 
 Pairs: on a shared machine both figures drift by 10-15 % between minutes, so each model is measured
-as --pairs back-to-back (baseline, project) pairs and judged by the median of the pairs' ratios.
+as --pairs (project, baseline, project) triples, back to back, and judged by the median of the pairs'
+ratios. The project is measured on both sides of its baseline (its figure: both runs' images over their
+time), so that drift over the minute or two of a pair weighs on both figures alike.
 
 Allocators: the project path is re-run in fresh processes with glibc malloc, and with jemalloc /
 tcmalloc through LD_PRELOAD when their libraries are installed (``apt-get install libjemalloc2
 libtcmalloc-minimal4``); absent ones are skipped with a note.
 
 Compute limit: this machine's matmul GFLOP/s (2 threads; in bf16 when the project path trains in
-bf16, else fp32) / 3.45 GFLOP per training image (forward + backward of the GRU CRNN) = the
-images/s no implementation can beat here. It drifts with the machine as the training figures do,
-so it is measured in every GRU pair, right before the project run, and each project figure is
-taken as a percentage of its own pair's limit; the GRU is judged by the median of those percentages. The
-highest limit read in the run, and the GRU median against it, are printed too.
+bf16, else fp32) / the GFLOP of one training image (forward + backward; _common.train_gflop_per_image:
+3.45 for the GRU CRNN, the issue's figure, 4.28 for the LSTM) = the images/s no implementation can beat
+here. It drifts with the machine as the training figures do, so it is read right before every project
+run, and each project run taken as a percentage of its own limit; a model is judged by the median of
+its pairs' percentages. The highest limit read in the run, and each model's median against it, are
+printed too.
 """
 
 from __future__ import annotations
@@ -173,13 +176,15 @@ def main(argv=None) -> list[dict]:
         matmul_dtype = resolve_precision("auto", device)  # None (fp32) or bf16 on CPU
         # the compute limit is the 2-core CPU's; on a GPU the ratio to it would mean nothing
         with_limit = device.type == "cpu"
-        gflops_read = []  # every pair's matmul GFLOP/s
+        gflops_read = []  # every matmul GFLOP/s read
+        gflop_per_image = {rnn: C.train_gflop_per_image(rnn) for rnn in args.rnn}
 
-        def compute_limit() -> float | None:
+        def limit_now(rnn: str) -> float | None:
+            """The images/s no implementation of ``rnn``'s CRNN can beat on this machine right now."""
             if not with_limit:
                 return None
             gflops_read.append(C.matmul_gflops(threads=2, dtype=matmul_dtype))
-            return gflops_read[-1] / C.GFLOP_PER_TRAIN_IMAGE_GRU
+            return gflops_read[-1] / gflop_per_image[rnn]
 
         stage_name, stage_env = C.stage_allocator()
 
@@ -187,30 +192,41 @@ def main(argv=None) -> list[dict]:
             return ["--child", "--store", str(Path(tmp) / "store"), "--rnn", rnn, "--batch", str(args.batch),
                     "--steps", str(args.steps), "--warmup", str(args.warmup)]
 
-        print(f"\nproject path in a fresh process with the train stage's allocator set-up: {stage_name}")
-        print(f"{'model':6} {'pair':>4} {'baseline img/s':>15} {'project img/s':>14} {'ratio':>7}"
+        def project_run(rnn: str) -> tuple[dict, float | None]:
+            limit = limit_now(rnn)  # read right before the run it is compared with
+            return C.run_child(Path(__file__), project_args(rnn), env_extra=stage_env), limit
+
+        print(f"\nproject path in a fresh process with the train stage's allocator set-up: {stage_name}; "
+              "each pair is project, baseline, project")
+        print(f"{'model':6} {'pair':>4} {'baseline img/s':>15} {'project img/s (1st/2nd)':>24} {'ratio':>7}"
               + (f" {'limit img/s':>12} {'of limit':>9}" if with_limit else ""))
         results, shares = {}, {}
         for rnn in args.rnn:
-            child_args = project_args(rnn)
             bases, projs, ratios, shares[rnn] = [], [], [], []
             for pair in range(1, args.pairs + 1):
+                # the project is measured on both sides of the baseline, so that the machine's drift over
+                # the pair weighs on both figures alike; its figure is both runs' images over their time
+                first, first_limit = project_run(rnn)
                 base = baseline_rate(rnn, dataset, args.batch, args.warmup, args.steps)
-                limit = compute_limit() if rnn == "gru" else None  # a GRU figure
-                proj = C.run_child(Path(__file__), child_args, env_extra=stage_env)
+                second, second_limit = project_run(rnn)
+                proj = {"images_per_s": 2 * args.steps * args.batch / (first["seconds"] + second["seconds"])}
                 bases.append(base["images_per_s"])
                 projs.append(proj["images_per_s"])
-                ratios.append(C.ratio(proj["images_per_s"], base["images_per_s"]))
-                line = f"{rnn:6} {pair:4} {bases[-1]:15.2f} {projs[-1]:14.2f} {ratios[-1]:6.2f}x"
-                if limit is not None:
-                    shares[rnn].append(100 * projs[-1] / limit)
+                ratios.append(C.ratio(projs[-1], bases[-1]))
+                line = (f"{rnn:6} {pair:4} {bases[-1]:15.2f} {projs[-1]:8.2f} ({first['images_per_s']:6.2f}/"
+                        f"{second['images_per_s']:6.2f}) {ratios[-1]:6.2f}x")
+                if with_limit:
+                    limit = (first_limit + second_limit) / 2
+                    shares[rnn].append(100 * statistics.mean([first["images_per_s"] / first_limit,
+                                                              second["images_per_s"] / second_limit]))
                     line += f" {limit:12.1f} {shares[rnn][-1]:8.0f}%"
                 print(line, flush=True)
             base_med, proj_med, ratio_med = (statistics.median(v) for v in (bases, projs, ratios))
             results[rnn] = proj_med
-            print(f"{rnn:6} {'med':>4} {base_med:15.2f} {proj_med:14.2f} {ratio_med:6.2f}x   project: "
-                  f"{proj['precision']}, {proj['layout']}, {proj['threads']} threads, {stage_name} (baseline: fp32, "
-                  f"default layout, {base['threads']} threads, glibc)", flush=True)
+            print(f"{rnn:6} {'med':>4} {base_med:15.2f} {proj_med:8.2f} {'':15} {ratio_med:6.2f}x"
+                  + (f" {'':12} {statistics.median(shares[rnn]):8.0f}%" if with_limit else "")
+                  + f"   project: {second['precision']}, {second['layout']}, {second['threads']} threads, "
+                  f"{stage_name} (baseline: fp32, default layout, {base['threads']} threads, glibc)", flush=True)
             rows.append({"bench": "train", "what": f"{rnn} train img/s (batch {args.batch}), median of {args.pairs}",
                          "baseline": base_med, "project": proj_med, "unit": "img/s", "ratio": ratio_med,
                          "note": f"ratios {min(ratios):.2f}-{max(ratios):.2f}x; {stage_name}"})
@@ -237,19 +253,18 @@ def main(argv=None) -> list[dict]:
         elif gflops_read:
             low, high = min(gflops_read), max(gflops_read)
             print(f"\ncompute limit: {precision_name(matmul_dtype)} matmul {low:.1f}-{high:.1f} GFLOP/s (2 threads, "
-                  f"read in each pair) / {C.GFLOP_PER_TRAIN_IMAGE_GRU} GFLOP per GRU training image = "
-                  f"{low / C.GFLOP_PER_TRAIN_IMAGE_GRU:.1f}-{high / C.GFLOP_PER_TRAIN_IMAGE_GRU:.1f} img/s")
-        if "gru" in results and gflops_read:
-            share = statistics.median(shares["gru"])
-            best = high / C.GFLOP_PER_TRAIN_IMAGE_GRU
-            print(f"GRU project path: median {share:.0f} % of its pair's limit (pairs "
-                  f"{', '.join(f'{s:.0f}' for s in shares['gru'])} %); median {results['gru']:.2f} img/s = "
-                  f"{100 * results['gru'] / best:.0f} % of the highest limit read, {best:.1f} img/s")
-            rows.append({"bench": "train", "what": "GRU project vs compute limit (ratio: median of the pairs')",
-                         "baseline": statistics.median(gflops_read) / C.GFLOP_PER_TRAIN_IMAGE_GRU,
-                         "project": results["gru"], "unit": "img/s", "ratio": share / 100,
+                  "read before each project run) / GFLOP per training image ("
+                  + ", ".join(f"{rnn} {gflop_per_image[rnn]:.2f}" for rnn in args.rnn) + ")")
+        for rnn in results if with_limit else []:
+            share, best = statistics.median(shares[rnn]), high / gflop_per_image[rnn]
+            print(f"{rnn.upper()} project path: median {share:.0f} % of its pairs' limit (pairs "
+                  f"{', '.join(f'{s:.0f}' for s in shares[rnn])} %); median {results[rnn]:.2f} img/s = "
+                  f"{100 * results[rnn] / best:.0f} % of the highest limit read, {best:.1f} img/s")
+            rows.append({"bench": "train", "what": f"{rnn.upper()} project vs compute limit (ratio: median of the "
+                         "pairs')", "baseline": statistics.median(gflops_read) / gflop_per_image[rnn],
+                         "project": results[rnn], "unit": "img/s", "ratio": share / 100,
                          "note": f"{precision_name(matmul_dtype)} matmul {low:.0f}-{high:.0f} GFLOP/s; "
-                                 f"{100 * results['gru'] / best:.0f} % of the highest"})
+                                 f"{100 * results[rnn] / best:.0f} % of the highest"})
     C.write_summary(args.summary, rows)
     return rows
 
