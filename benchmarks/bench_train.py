@@ -209,9 +209,8 @@ def main(argv=None) -> list[dict]:
                 first, first_limit = project_run(rnn)
                 base = baseline_rate(rnn, dataset, args.batch, args.warmup, args.steps)
                 second, second_limit = project_run(rnn)
-                proj = {"images_per_s": 2 * args.steps * args.batch / (first["seconds"] + second["seconds"])}
                 bases.append(base["images_per_s"])
-                projs.append(proj["images_per_s"])
+                projs.append(2 * args.steps * args.batch / (first["seconds"] + second["seconds"]))
                 ratios.append(C.ratio(projs[-1], bases[-1]))
                 line = (f"{rnn:6} {pair:4} {bases[-1]:15.2f} {projs[-1]:8.2f} ({first['images_per_s']:6.2f}/"
                         f"{second['images_per_s']:6.2f}) {ratios[-1]:6.2f}x")
@@ -255,13 +254,13 @@ def main(argv=None) -> list[dict]:
             print(f"\ncompute limit: {precision_name(matmul_dtype)} matmul {low:.1f}-{high:.1f} GFLOP/s (2 threads, "
                   "read before each project run) / GFLOP per training image ("
                   + ", ".join(f"{rnn} {gflop_per_image[rnn]:.2f}" for rnn in args.rnn) + ")")
-        for rnn in results if with_limit else []:
+        for rnn in results if gflops_read else []:
             share, best = statistics.median(shares[rnn]), high / gflop_per_image[rnn]
             print(f"{rnn.upper()} project path: median {share:.0f} % of its pairs' limit (pairs "
                   f"{', '.join(f'{s:.0f}' for s in shares[rnn])} %); median {results[rnn]:.2f} img/s = "
                   f"{100 * results[rnn] / best:.0f} % of the highest limit read, {best:.1f} img/s")
-            rows.append({"bench": "train", "what": f"{rnn.upper()} project vs compute limit (ratio: median of the "
-                         "pairs')", "baseline": statistics.median(gflops_read) / gflop_per_image[rnn],
+            rows.append({"bench": "train", "what": f"{rnn.upper()} project vs compute limit (median of pairs)",
+                         "baseline": statistics.median(gflops_read) / gflop_per_image[rnn],
                          "project": results[rnn], "unit": "img/s", "ratio": share / 100,
                          "note": f"{precision_name(matmul_dtype)} matmul {low:.0f}-{high:.0f} GFLOP/s; "
                                  f"{100 * results[rnn] / best:.0f} % of the highest"})

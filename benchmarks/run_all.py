@@ -3,7 +3,7 @@
     python benchmarks/run_all.py [--quick] [--only train,infer,preprocess,memory] [--data PATH]
 
 --quick: small sizes (about 3 minutes on 2 quiet cores): checks that everything runs, its figures
-are not measurements. Without it: the full sizes (about 25 minutes on 2 cores; bench_memory
+are not measurements. Without it: the full sizes (about 15 minutes on 2 cores; bench_memory
 builds a ~1.5 GB zip and a 6.9 GB store under /tmp and deletes them).
 
 Each benchmark runs in its own process (threads, allocator and peak memory are per process) and
