@@ -194,15 +194,16 @@ def train_gflop_per_image(rnn: str, height: int = 64, width: int = 256) -> float
             first_conv = first_conv or flops
             forward += flops
         elif isinstance(layer, nn.MaxPool2d):
-            kh, kw = nn.modules.utils._pair(layer.kernel_size)
+            size = layer.kernel_size
+            kh, kw = size if isinstance(size, tuple) else (size, size)
             h, w = h // kh, w // kw
     steps, rec = w, model.rnn  # one time step per column
     dense = [model.project[0], model.classify]
     forward += sum(2 * steps * layer.in_features * layer.out_features for layer in dense)
     directions = 2 if rec.bidirectional else 1
     for layer in range(rec.num_layers):
-        gates, inputs = getattr(rec, f"weight_ih_l{layer}").shape
-        forward += 2 * steps * directions * gates * (inputs + rec.hidden_size)
+        gate_rows, inputs = getattr(rec, f"weight_ih_l{layer}").shape  # (3 or 4 x hidden, inputs)
+        forward += 2 * steps * directions * gate_rows * (inputs + rec.hidden_size)
     return (3 * forward - first_conv) / 1e9
 
 
