@@ -76,7 +76,8 @@ def project_throughput(model, store, batch: int, device, dtype) -> float:
     recognise(model, store.images, idx[:batch], batch_size=batch, device=device, dtype=dtype)  # warm-up
     _sync(device)
     started = time.perf_counter()
-    texts, _ = recognise(model, store.images, idx[batch:], batch_size=batch, device=device, dtype=dtype)
+    readings, _ = recognise(model, store.images, idx[batch:], batch_size=batch, device=device, dtype=dtype)
+    texts = [r.text for r in readings]
     _sync(device)
     return len(texts) / (time.perf_counter() - started)
 
@@ -99,7 +100,7 @@ def predict_latency(model, files: list[Path], resize: str, device, dtype, warmup
     for i, path in enumerate(files):
         t = time.perf_counter()
         image = to_model_input(path.read_bytes(), resize)
-        texts, _ = recognise(model, np.stack([image]), batch_size=64, device=device, dtype=dtype)
+        readings, _ = recognise(model, np.stack([image]), batch_size=64, device=device, dtype=dtype)
         _sync(device)
         if i >= warmup:
             times.append(time.perf_counter() - t)

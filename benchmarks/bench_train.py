@@ -53,12 +53,12 @@ import _common as C  # noqa: E402  (puts src/ on sys.path)
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from hwr.inference import ctc_loss, ctc_loss_fn, to_device  # noqa: E402
-from hwr.model import CRNN, StudyCRNN  # noqa: E402
-from hwr.store import gather  # noqa: E402
-from hwr.training import make_optimiser, train_step  # noqa: E402
+from hwr.inference import ctc_loss, ctc_loss_fn  # noqa: E402
+from hwr.model import StudyCRNN  # noqa: E402
+from hwr.params import TrainParams  # noqa: E402
 from hwr.runtime import (Dist, configure_threads, pick_device, precision_name,  # noqa: E402
                          resolve_precision)
+from hwr.training import Trainer, batch_tensors  # noqa: E402
 
 
 
@@ -106,11 +106,7 @@ def project_rate(rnn: str, store, batch: int, warmup: int, steps: int, seed: int
     threads = configure_threads(ddp)
     dtype = resolve_precision("auto", device)
     torch.manual_seed(seed)
-    model = CRNN(rnn).to(device).to(memory_format=torch.channels_last)
-    model.train()
-    optimiser = make_optimiser(model, 1e-3, device)
-    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
-    loss_fn = ctc_loss_fn()
+    trainer = Trainer(rnn, TrainParams(lr=1e-3), device, dtype)  # the pipeline's own step
     rng = np.random.default_rng(seed)
     need = (warmup + steps) * batch
     order = np.concatenate([rng.permutation(len(store)) for _ in range(-(-need // len(store)))])
@@ -118,11 +114,8 @@ def project_rate(rnn: str, store, batch: int, warmup: int, steps: int, seed: int
     for step in range(warmup + steps):
         if step == warmup:
             started = _clock(device)
-        idx = order[step * batch : (step + 1) * batch]
-        images, labels = gather(store, idx)
-        x = to_device(images, device)
-        y = to_device(labels.astype(np.int64), device)
-        loss = train_step(model, optimiser, scaler, loss_fn, x, y, device, dtype)
+        x, y = batch_tensors(store, order[step * batch : (step + 1) * batch], device)
+        loss, _ = trainer.step(x, y, lr=1e-3)
     loss.item()
     seconds = _clock(device) - started
     return {"images_per_s": steps * batch / seconds, "seconds": seconds, "threads": threads,

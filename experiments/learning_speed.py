@@ -8,10 +8,12 @@ compared on the same axis (images seen), whatever the device.
     python experiments/learning_speed.py --train data/tensors/train --validation data/tensors/validation \\
         --images 10400 --grid default [--out curves.jsonl]
 
-Set-ups are dicts over: rnn, batch_size, lr, schedule (onecycle | constant), warmup_fraction,
-clip (max gradient norm, 0 = off), augment, curriculum (sort the first N images by label length),
+Set-ups are dicts over ``BASE``'s keys: rnn, batch_size, lr, schedule (onecycle | constant),
+warmup_fraction, clip (max gradient norm, 0 = off), augment, aux_weight / aux_fade (the auxiliary
+CTC head of hwr.training), curriculum (sort the first N images of the first epoch by label length),
 train_size (distinct training images; the rest of the budget is further epochs), precision, seed,
-forget_bias (the LSTM's initial forget-gate bias; the model's default is 1), beta2 (Adam's).
+forget_bias (the LSTM's initial forget-gate bias; the model's default is 1). Training is
+hwr.training's own Trainer and schedules, so what is measured here is what the pipeline runs.
 """
 
 from __future__ import annotations
@@ -27,17 +29,15 @@ import numpy as np
 import torch
 
 from hwr.augment import augment_batch
-from hwr.inference import ctc_loss_fn, recognise, to_device
-from hwr.metrics import summarise
-from hwr.model import CRNN
 from hwr.params import TrainParams
 from hwr.runtime import resolve_precision
-from hwr.store import gather, open_store
-from hwr.training import lr_at, make_optimiser, select, train_step
+from hwr.store import open_store
+from hwr.training import (Trainer, augmentation_generator, aux_weight_at, batch_tensors, epoch_order, evaluate,
+                          lr_at, select)
 
 BASE = {"rnn": "gru", "batch_size": 16, "lr": 0.002, "schedule": "onecycle", "warmup_fraction": 0.05,
-        "clip": 0.0, "augment": False, "curriculum": 0, "train_size": 0, "precision": "fp32", "seed": 0,
-        "forget_bias": 1.0, "beta2": 0.999}
+        "clip": 0.0, "augment": False, "aux_weight": 0.0, "aux_fade": 0.0, "curriculum": 0, "train_size": 0,
+        "precision": "fp32", "seed": 0, "forget_bias": 1.0}
 
 GRIDS = {
     "default": [
@@ -52,13 +52,18 @@ GRIDS = {
         {"rnn": "lstm"}, {"rnn": "lstm", "lr": 0.003},
         {"seed": 1}, {"seed": 2},
     ],
+    "aux": [{"rnn": rnn, "seed": seed, **extra} for extra in
+            ({}, {"aux_weight": 1.0}, {"aux_weight": 1.0, "aux_fade": 0.5}, {"aux_weight": 0.3})
+            for rnn in ("gru", "lstm") for seed in (0, 1)],
     "quick": [{}, {"lr": 0.004}],
 }
+TRAIN_KEYS = ("batch_size", "lr", "schedule", "warmup_fraction", "clip", "augment", "aux_weight", "aux_fade",
+              "precision", "seed")
 
 
 def curriculum_order(order: np.ndarray, lengths: np.ndarray, first: int) -> np.ndarray:
     """The first ``first`` images of an epoch's order re-sorted by label length (short first):
-    short labels need fewer alignments, so CTC finds its first ones sooner."""
+    short labels need fewer alignments, so CTC might find its first ones sooner."""
     head = order[:first]
     head = head[np.argsort(lengths[head], kind="stable")]
     return np.concatenate([head, order[first:]])
@@ -66,56 +71,48 @@ def curriculum_order(order: np.ndarray, lengths: np.ndarray, first: int) -> np.n
 
 def run(setup: dict, train_store, val_store, images: int, every: int, device, log) -> dict:
     cfg = {**BASE, **setup}
+    unknown = sorted(set(setup) - set(BASE))
+    if unknown:
+        raise SystemExit(f"unknown set-up key {unknown[0]!r}; known: {', '.join(BASE)}")
+    params = replace(TrainParams(), **{k: cfg[k] for k in TRAIN_KEYS})
     torch.manual_seed(cfg["seed"])
     dtype = resolve_precision(cfg["precision"], device)
     n_train = len(train_store) if not cfg["train_size"] else min(cfg["train_size"], len(train_store))
     train_idx = select(len(train_store), n_train, cfg["seed"])
     val_idx = np.arange(len(val_store))
     lengths = (train_store.labels >= 0).sum(axis=1)
-    model = CRNN(cfg["rnn"]).to(device).to(memory_format=torch.channels_last)
+    trainer = Trainer(cfg["rnn"], params, device, dtype)
     if cfg["rnn"] == "lstm":
-        hidden = model.rnn.hidden_size
-        for name, weight in model.rnn.named_parameters():
+        hidden = trainer.model.rnn.hidden_size
+        for name, weight in trainer.model.rnn.named_parameters():
             if name.startswith("bias_ih"):
                 weight.data[hidden : 2 * hidden] = cfg["forget_bias"]  # gates i, f, g, o
-    optimiser = make_optimiser(model, cfg["lr"], device, betas=(0.9, cfg["beta2"]))
-    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
-    loss_fn = ctc_loss_fn()
     bs = cfg["batch_size"]
     total = math.ceil(images / bs)
-    schedule = replace(TrainParams(), lr=cfg["lr"], schedule=cfg["schedule"], warmup_fraction=cfg["warmup_fraction"])
     steps_per_epoch = math.ceil(len(train_idx) / bs)
     curve, step, started, loss_ema = [], 0, time.perf_counter(), None
     train_seconds = 0.0
     while step < total:
         epoch = step // steps_per_epoch
-        order = np.random.default_rng([cfg["seed"], epoch]).permutation(train_idx)
+        order = epoch_order(train_idx, cfg["seed"], epoch)
         if epoch == 0 and cfg["curriculum"]:
             order = curriculum_order(order, lengths, cfg["curriculum"])
         for k in range(steps_per_epoch):
             if step >= total:
                 break
             t0 = time.perf_counter()
-            model.train()
-            x_np, y_np = gather(train_store, order[k * bs : (k + 1) * bs])
-            x = to_device(x_np, device)
-            y = to_device(y_np.astype(np.int64), device)
+            x, y = batch_tensors(train_store, order[k * bs : (k + 1) * bs], device)
             if cfg["augment"]:
-                gen = torch.Generator().manual_seed(cfg["seed"] * 1_000_003 + step)
-                x = augment_batch(x, gen)
-            for group in optimiser.param_groups:
-                group["lr"] = lr_at(step, total, schedule)
-            loss = train_step(model, optimiser, scaler, loss_fn, x, y, device, dtype, cfg["clip"])
+                x = augment_batch(x, augmentation_generator(cfg["seed"], epoch, k, 0))
+            loss, _ = trainer.step(x, y, lr_at(step, total, params), aux_weight_at(step, total, params))
             value = loss.item()
             train_seconds += time.perf_counter() - t0
             loss_ema = value if loss_ema is None else 0.9 * loss_ema + 0.1 * value
             step += 1
             if step % every == 0 or step == total:
-                texts, val_loss = recognise(model, val_store.images, val_idx, labels=val_store.labels,
-                                            batch_size=256, device=device, dtype=dtype)
-                m = summarise([val_store.texts[i] for i in val_idx], texts)
+                m = evaluate(trainer.model, val_store, val_idx, 256, device, dtype)
                 point = {"step": step, "images": step * bs, "train_loss": round(loss_ema, 4),
-                         "val_loss": round(val_loss, 4), "word_accuracy": round(m["word_accuracy"], 4),
+                         "val_loss": round(m["loss"], 4), "word_accuracy": round(m["word_accuracy"], 4),
                          "cer": round(m["cer"], 4)}
                 curve.append(point)
                 log(f"  {json.dumps(point)}")
@@ -123,6 +120,7 @@ def run(setup: dict, train_store, val_store, images: int, every: int, device, lo
     return {"setup": setup, "config": cfg, "train_images": len(train_idx), "curve": curve,
             "final": curve[-1], "best_word_accuracy": max(p["word_accuracy"] for p in curve),
             "images_to_first_word": first_words,
+            "steps_to_cer_below_half": next((p["step"] for p in curve if p["cer"] < 0.5), None),
             "train_images_per_second": round(total * bs / train_seconds, 1),
             "seconds": round(time.perf_counter() - started, 1), "device": str(device)}
 
@@ -145,7 +143,8 @@ def main() -> None:
         result = run(setup, train_store, val_store, args.images, args.every, device, log)
         line = json.dumps(result)
         print(json.dumps({k: result[k] for k in ("setup", "best_word_accuracy", "final", "images_to_first_word",
-                                                  "train_images_per_second", "seconds")}), flush=True)
+                                                  "steps_to_cer_below_half", "train_images_per_second",
+                                                  "seconds")}), flush=True)
         if args.out:
             with open(args.out, "a") as f:
                 f.write(line + "\n")

@@ -22,6 +22,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_SAMPLE = REPO_ROOT.parent / "shared" / "data" / "real-sample"
 SHARED_SKIP = "../shared/data/real-sample not found: real-data tests need the shared sample beside the checkout"
 SPLITS = ("train", "validation", "test")
+RUNS = ("gru-first", "gru-full", "lstm-first", "lstm-full")
 
 # Tiny pipeline params: every stage runs in seconds on one CPU core.
 TINY_PARAMS = {
@@ -192,94 +193,3 @@ def error_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("error:")]
 
 
-# ---------------------------------------------------------------- what a pipeline run leaves
-
-RUNS = ("gru-first", "gru-full", "lstm-first", "lstm-full")
-PIPELINE_OUTS = (
-    "data/interim/train.csv", "data/interim/validation.csv", "data/interim/test.csv",
-    "data/clean/train.csv", "data/clean/validation.csv", "data/clean/test.csv",
-    *[f"data/tensors/{split}/{name}" for split in SPLITS
-      for name in ("images.u8", "labels.npy", "index.csv", "meta.json")],
-    *[f"models/{run}/model.pt" for run in RUNS],
-    *[f"metrics/train/{run}/summary.json" for run in RUNS],
-    "metrics/unzip.json", "metrics/clean.json", "metrics/preprocess.json", "metrics/metrics.json",
-    "metrics/comparison.json", "metrics/comparison.md",
-    "eval/predictions.csv", "eval/confusion.csv",
-)
-
-
-def check_pipeline_outputs(repo: Path, *, test_rows: int, train_sizes: dict[str, int], validation_size: int) -> None:
-    """What every complete ``dvc repro`` must leave, checked against the data it ran on.
-
-    test_rows: images in the test store; train_sizes: subset -> training images used."""
-    import json
-
-    import pandas as pd
-    import pytest
-
-    from hwr.checkpoints import load_model
-    from hwr.metrics import summarise
-    from hwr.model import count_parameters
-    from hwr.store import open_store
-
-    missing = [p for p in PIPELINE_OUTS if not (repo / p).is_file()]
-    assert not missing, f"outputs missing: {missing}"
-
-    test_store = open_store(repo / "data/tensors/test")
-    assert len(test_store) == test_rows
-
-    # evaluate: metrics.json agrees with its own predictions
-    metrics = json.loads((repo / "metrics/metrics.json").read_text())
-    for key in ("word_accuracy", "letter_accuracy", "cer", "top_confusions", "letter_share_on_errors"):
-        assert key in metrics, key
-    assert metrics["samples"] == test_rows and metrics["split"] == "test"
-    assert 0 <= metrics["word_accuracy"] <= 1 and 0 <= metrics["letter_accuracy"] <= 1 and metrics["cer"] >= 0
-    share = metrics["letter_share_on_errors"]
-    assert share is None or 0 <= share <= 1
-    assert len(metrics["top_confusions"]) <= 10
-    assert all(set(c) == {"true", "predicted", "count"} and c["count"] >= 1 for c in metrics["top_confusions"])
-    predictions = pd.read_csv(repo / "eval/predictions.csv", dtype=str, keep_default_na=False)
-    assert predictions["FILENAME"].tolist() == test_store.filenames
-    assert predictions["IDENTITY"].tolist() == test_store.texts
-    recomputed = summarise(predictions["IDENTITY"].tolist(), predictions["PREDICTION"].tolist())
-    for key in ("word_accuracy", "letter_accuracy", "cer"):
-        assert metrics[key] == pytest.approx(recomputed[key]), key
-    confusion = pd.read_csv(repo / "eval/confusion.csv", dtype=str, keep_default_na=False)
-    assert confusion.columns.tolist() == ["actual", "predicted"]
-
-    # train: four models and summaries with the study's parameter counts
-    for run in RUNS:
-        rnn, subset = run.split("-")
-        summary = json.loads((repo / f"metrics/train/{run}/summary.json").read_text())
-        assert (summary["rnn"], summary["subset"], summary["epochs"]) == (rnn, subset, 1)
-        assert summary["train_images"] == train_sizes[subset]
-        assert summary["validation_images"] == validation_size
-        assert summary["parameters"] == {"gru": 6_689_822, "lstm": 8_856_606}[rnn]
-        validation = summary["validation"]
-        assert 0 <= validation["word_accuracy"] <= 1 and 0 <= validation["letter_accuracy"] <= 1
-        assert validation["cer"] >= 0
-        model, config = load_model(repo / f"models/{run}/model.pt")
-        assert (config["rnn"], config["subset"]) == (rnn, subset) and count_parameters(model) == summary["parameters"]
-    assert not (repo / "checkpoints").exists() or not any((repo / "checkpoints").iterdir())
-
-    # the plots dvc.yaml draws exist
-    import yaml
-
-    dvc_yaml = yaml.safe_load((repo / "dvc.yaml").read_text())
-    for plot in dvc_yaml.get("plots", []):
-        for spec in plot.values():
-            for path in (spec.get("y") or {}):
-                assert (repo / path).is_file(), f"plot data {path} missing"
-
-    # compare: the four runs beside the study's figures and the Kaggle baseline
-    table = json.loads((repo / "metrics/comparison.json").read_text())
-    assert sorted(table["runs"]) == sorted(RUNS)
-    assert sorted(table["study"]) == sorted(RUNS) and set(table["kaggle_baseline"]) >= {"word_accuracy", "letter_accuracy"}
-    rnn = metrics["rnn"]
-    for key in ("word_accuracy", "letter_accuracy", "cer"):  # evaluate and compare agree on the same model
-        assert table["runs"][f"{rnn}-full"][f"test_{key}"] == pytest.approx(metrics[key])
-    markdown = (repo / "metrics/comparison.md").read_text()
-    header = next(line for line in markdown.splitlines() if line.startswith("|"))
-    for run in RUNS:
-        assert f"{run} (ours)" in header and f"{run} (study)" in header
-    assert "Kaggle baseline" in header

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from hwr.alphabet import ALPHABET, BLANK, NUM_CLASSES
-from hwr.decoding import greedy_decode, greedy_indices
+from hwr.decoding import greedy_decode, greedy_indices, greedy_read
 
 _ = BLANK
 
@@ -69,3 +69,22 @@ def test_model_sized_output():
 def test_indices_match_text(steps):
     [indices] = greedy_indices(path(*steps)[None])
     assert "".join(ALPHABET[i] for i in indices) == decode_one(*steps)
+
+
+def test_greedy_confidence_is_the_best_path_probability():
+    # three steps over (A, B, blank): A wins step 1 at 0.9, B step 2 at 0.7, blank step 3 at 0.6
+    steps = np.log(np.array([[0.9, 0.05, 0.05], [0.2, 0.7, 0.1], [0.3, 0.1, 0.6]]))
+    scores = np.full((1, 3, 30), -1e9)
+    scores[0][:, [1, 2, BLANK]] = steps
+    (reading,) = greedy_read(torch.from_numpy(scores).float())
+    assert reading.text == "AB"
+    assert reading.confidence == pytest.approx(0.9 * 0.7 * 0.6, rel=1e-5)
+
+
+def test_greedy_confidence_orders_sure_above_unsure():
+    sure, unsure = np.full((64, 30), -20.0), np.full((64, 30), -20.0)
+    sure[:, BLANK] = 0.0
+    unsure[:, BLANK], unsure[:, 1] = np.log(0.55), np.log(0.45)
+    sure_reading, unsure_reading = greedy_read(torch.from_numpy(np.stack([sure, unsure])).float())
+    assert sure_reading.text == unsure_reading.text == ""
+    assert sure_reading.confidence > 0.99 > 0.01 > unsure_reading.confidence

@@ -34,7 +34,9 @@ def model_path(tmp_path):
 
 def test_metrics_predictions_and_pairs(store, model_path):
     metrics, predictions, pairs = evaluate_model(model_path, store, batch_size=2, top=3, device=torch.device("cpu"))
-    assert predictions.columns.tolist() == ["FILENAME", "IDENTITY", "PREDICTION", "correct", "letters_correct", "length"]
+    assert predictions.columns.tolist() == ["FILENAME", "IDENTITY", "PREDICTION", "confidence", "correct",
+                                             "letters_correct", "length"]
+    assert predictions["confidence"].between(0, 1).all()
     assert predictions["FILENAME"].tolist() == ["a.jpg", "b.jpg", "c.jpg"]
     assert predictions["length"].tolist() == [4, 2, 9]
     expected = summarise(TEXTS, predictions["PREDICTION"].tolist())

@@ -1,33 +1,42 @@
+import json
+
 import pytest
 
 from hwr import report
 
 
-def summary(run, word, seconds):
+def summary(run, word, seconds, steps_to_half=350):
     rnn, subset = run.split("-")
     return {
-        "rnn": rnn, "subset": subset, "parameters": report.STUDY[run]["parameters"], "train_images": 48,
-        "validation_images": 16, "epochs": 3, "best_epoch": 2, "train_seconds": seconds, "images_per_second": 12.345,
-        "overfitting": 0.125, "validation": {"word_accuracy": word, "letter_accuracy": 0.5, "cer": 0.25},
+        "rnn": rnn, "subset": subset, "parameters": {"gru": 6_689_822, "lstm": 8_856_606}[rnn], "train_images": 48,
+        "validation_images": 16, "epochs": 3, "steps": 1200, "best_step": 1150, "train_seconds": seconds,
+        "images_per_second": 12.345, "overfitting": 0.125, "steps_to_cer_below_half": steps_to_half,
+        "validation": {"word_accuracy": word, "letter_accuracy": 0.5, "cer": 0.25},
         "train": {"word_accuracy": word + 0.125},
     }
 
 
-def test_build_collects_the_four_runs():
+TESTS = {run: {"word_accuracy": 0.25 + i / 10, "letter_accuracy": 0.75, "cer": 0.125, "loss": 0.5, "samples": 9,
+               "split": "test", "top_confusions": [{"true": "N", "predicted": "M", "count": 3}]}
+         for i, run in enumerate(report.RUNS)}
+
+
+def test_build_collects_the_four_runs_and_no_constants():
     summaries = {run: summary(run, 0.5, 65) for run in report.RUNS}
-    tests = {run: {"word_accuracy": 0.25, "letter_accuracy": 0.75, "cer": 0.125} for run in report.RUNS}
-    table = report.build(summaries, tests)
-    assert list(table["runs"]) == list(report.RUNS)
+    table = report.build(summaries, TESTS, product="gru-full")
+    assert list(table["runs"]) == list(report.RUNS) and table["product"] == "gru-full"
     col = table["runs"]["lstm-full"]
-    assert col["test_word_accuracy"] == 0.25 and col["test_cer"] == 0.125
+    assert col["test_word_accuracy"] == TESTS["lstm-full"]["word_accuracy"] and col["test_cer"] == 0.125
     assert col["validation_word_accuracy"] == 0.5 and col["parameters"] == 8_856_606
-    assert table["study"] == report.STUDY and table["kaggle_baseline"] == report.KAGGLE_BASELINE
+    assert col["steps_to_cer_below_half"] == 350 and col["best_step"] == 1150
+    # the study's published figures are text in the table, never metrics DVC would list per experiment
+    assert "74.4" not in json.dumps(table) and "study" not in table
 
 
 def test_markdown_table():
     summaries = {run: summary(run, 0.5, 397) for run in report.RUNS}
-    tests = {run: {"word_accuracy": 0.25, "letter_accuracy": 0.75, "cer": 0.125} for run in report.RUNS}
-    text = report.to_markdown(report.build(summaries, tests))
+    summaries["lstm-first"]["steps_to_cer_below_half"] = None  # never left the blank phase
+    text = report.to_markdown(report.build(summaries, TESTS, product="lstm-full"))
     lines = [line for line in text.splitlines() if line.startswith("|")]
     header = [c.strip() for c in lines[0].strip("|").split("|")]
     assert header == ["", *[f"{r} (ours)" for r in report.RUNS], *[f"{r} (study)" for r in report.RUNS],
@@ -35,13 +44,15 @@ def test_markdown_table():
     widths = {len(line.strip("|").split("|")) for line in lines}
     assert widths == {len(header)}  # every row has every column
     rows = {line.split("|")[1].strip(): [c.strip() for c in line.strip("|").split("|")[1:]] for line in lines[2:]}
-    assert rows["word accuracy % (test)"] == ["25.0"] * 4 + ["74.4", "78.1", "81.0", "82.8", "69.1"]
+    assert rows["word accuracy % (test)"] == ["25.0", "35.0", "45.0", "55.0", "74.4", "78.1", "81.0", "82.8", "69.1"]
     assert rows["letter accuracy % (test)"][-1] == "82.2"
+    assert rows["steps until validation CER < 0.5"][:4] == ["350", "–", "350", "350"]
     assert rows["training time"][:5] == ["6'37\""] * 4 + ["6'37\""]  # 397 s, like the study's gru-first
     assert rows["overfitting (pp)"][:4] == ["+12.5"] * 4 and rows["overfitting (pp)"][4:8] == ["none", "+", "+", "++"]
+    assert rows["best step / steps"][0] == "1,150/1,200"
     assert rows["parameters"][:2] == ["6,689,822", "8,856,606"]
     assert rows["training images/s"][0] == "12.3"
-    assert "Overfitting = " in text
+    assert "Overfitting = " in text and "uses **lstm-full**" in text
 
 
 def test_missing_test_metrics_and_runs():
@@ -52,6 +63,13 @@ def test_missing_test_metrics_and_runs():
     text = report.to_markdown(table)
     assert "gru-first (ours)" in text and "lstm-full (ours)" not in text and "lstm-full (study)" in text
     assert "| word accuracy % (test) | – |" in text
+
+
+def test_headline_keeps_the_numbers_not_the_error_lists():
+    head = report.headline(TESTS["lstm-full"], "lstm")
+    assert head == {"rnn": "lstm", "subset": "full", "split": "test", "samples": 9,
+                    "word_accuracy": TESTS["lstm-full"]["word_accuracy"], "letter_accuracy": 0.75, "cer": 0.125,
+                    "loss": 0.5}
 
 
 @pytest.mark.parametrize("seconds,text", [(0, "0'00\""), (59.6, "1'00\""), (1872, "31'12\""), (None, "–")])

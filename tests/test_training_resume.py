@@ -1,11 +1,12 @@
-"""hwr.training.train resumes an interrupted run from its epoch checkpoint, exactly.
+"""hwr.training.train resumes an interrupted run from its checkpoint, exactly.
 
-Tiny data (16 + 8 random 64x256 images with random names, built with StoreWriter), batch 8, GRU,
-fp32, one thread. A run is interrupted right after the checkpoint of epoch 1 is written (a
+Tiny data (16 + 8 random 64x256 images with random names, built with StoreWriter), batch 8 (2 steps
+an epoch), GRU, fp32, one thread. A run is interrupted right after a checkpoint is written (a
 KeyboardInterrupt, as Ctrl-C or SIGTERM gives in a stage; ``stages/common.py`` turns SIGTERM into
-one), then re-run: it must say it resumes, train only epochs 2-3, and end with the same summary
-metrics, curves and weights as a run that was never interrupted. A checkpoint written by a run
-with other params must be ignored (the run starts from scratch).
+one), then re-run: it must say it resumes, train only the steps after the checkpoint, and end with
+the same summary metrics, curves and weights as a run that was never interrupted, whether the
+checkpoint was an epoch's end or the middle of an epoch. A checkpoint written by a run with other
+params must be ignored (the run starts from scratch).
 
 dvclive needs a git repository with a commit: each test runs in a fresh one in tmp_path.
 """
@@ -68,16 +69,16 @@ def work(tmp_path, monkeypatch):
 
 @pytest.fixture
 def checkpoints(monkeypatch):
-    """Records each epoch checkpoint hwr.training writes ({epoch: weights}); ``interrupt_after``
-    set to an epoch raises KeyboardInterrupt once that epoch's checkpoint is on disk."""
+    """Records each checkpoint hwr.training writes ({step: CRNN weights}); ``interrupt_after`` set to
+    a step raises KeyboardInterrupt once that step's checkpoint is on disk."""
     recorder = {"saved": {}, "interrupt_after": None}
     original = training.atomic_save
 
     def save(obj, path):
         original(obj, path)
-        epoch = json.loads(obj["state"])["epoch"]
-        recorder["saved"][epoch] = {k: v.clone() for k, v in obj["model"].items()}
-        if recorder["interrupt_after"] == epoch:
+        step = json.loads(obj["state"])["step"]
+        recorder["saved"][step] = {k: v.clone() for k, v in obj["trainer"]["net"].items()}
+        if recorder["interrupt_after"] == step:
             raise KeyboardInterrupt
 
     monkeypatch.setattr(training, "atomic_save", save)
@@ -112,32 +113,61 @@ def test_interrupted_run_resumes_and_matches_an_uninterrupted_one(work, checkpoi
     repo, *stores = work
     caplog.set_level(logging.INFO, logger="hwr.training")
     reference, ref_out = _run(repo, stores, "reference")
-    final_reference = checkpoints["saved"][3]
+    final_reference = checkpoints["saved"][6]
+    assert list(checkpoints["saved"]) == [2, 4, 6], "a checkpoint at each epoch's end"
     assert not (ref_out / "checkpoint.pt").exists(), "a finished run removes its checkpoint"
 
     checkpoints["saved"].clear()
-    checkpoints["interrupt_after"] = 1
+    checkpoints["interrupt_after"] = 2
     with pytest.raises(KeyboardInterrupt):
         _run(repo, stores, "resumed")
     out = repo / "resumed"
     assert (out / "checkpoint.pt").is_file() and not (out / "summary.json").exists()
-    assert list(checkpoints["saved"]) == [1]
+    assert list(checkpoints["saved"]) == [2]
 
     checkpoints["saved"].clear()
     checkpoints["interrupt_after"] = None
     caplog.clear()
     resumed, out = _run(repo, stores, "resumed")
-    assert "resuming gru-first after epoch 1" in caplog.text
-    assert list(checkpoints["saved"]) == [2, 3], "only the epochs after the checkpoint are trained"
+    assert "resuming gru-first after step 2 of 6" in caplog.text
+    assert list(checkpoints["saved"]) == [4, 6], "only the steps after the checkpoint are trained"
     assert not (out / "checkpoint.pt").exists()
 
     assert _untimed(resumed) == _untimed(reference)
     assert json.loads((out / "summary.json").read_text())["validation"] == reference["validation"]
-    assert _same_weights(checkpoints["saved"][3], final_reference), "last-epoch weights differ after resume"
-    assert _same_weights(_weights(out), _weights(ref_out)), "saved (best-epoch) model differs after resume"
+    assert _same_weights(checkpoints["saved"][6], final_reference), "last weights differ after resume"
+    assert _same_weights(_weights(out), _weights(ref_out)), "saved (best) model differs after resume"
     for curve in ("train/loss", "validation/loss", "validation/cer"):
-        assert len(_curve(out, curve)) == 1 + PARAMS.epochs  # header + one row per epoch, replayed
+        assert len(_curve(out, curve)) == 1 + PARAMS.epochs  # header + one row per evaluation, replayed
         assert _curve(out, curve) == _curve(ref_out, curve), curve
+
+
+def test_resume_from_the_middle_of_an_epoch_with_the_aux_head(work, checkpoints, monkeypatch, caplog):
+    """Evaluations every step and a checkpoint at each (no time limit between checkpoints): stopped
+    after step 3, in the middle of epoch 2, the run resumes at step 4 and ends as one never stopped,
+    the auxiliary head's weights and its optimiser state included."""
+    repo, *stores = work
+    monkeypatch.setattr(training, "CHECKPOINT_SECONDS", 0)
+    params = dataclasses.replace(PARAMS, eval_every=1, aux_weight=1.0, aux_fade=0.5)
+    reference, ref_out = _run(repo, stores, "reference", params)
+    assert list(checkpoints["saved"]) == [1, 2, 3, 4, 5, 6]
+    assert any(k.startswith("aux.") for k in checkpoints["saved"][6])
+    final_reference = checkpoints["saved"][6]
+
+    checkpoints["saved"].clear()
+    checkpoints["interrupt_after"] = 3
+    with pytest.raises(KeyboardInterrupt):
+        _run(repo, stores, "resumed", params)
+    checkpoints["saved"].clear()
+    checkpoints["interrupt_after"] = None
+    caplog.set_level(logging.INFO, logger="hwr.training")
+    resumed, out = _run(repo, stores, "resumed", params)
+    assert "resuming gru-first after step 3 of 6" in caplog.text
+    assert list(checkpoints["saved"]) == [4, 5, 6]
+    assert _untimed(resumed) == _untimed(reference)
+    assert _same_weights(checkpoints["saved"][6], final_reference)
+    assert _same_weights(_weights(out), _weights(ref_out))
+    assert len(_curve(out, "train/aux_loss")) == 1 + 6 and _curve(out, "train/loss") == _curve(ref_out, "train/loss")
 
 
 def test_without_a_live_dir_nothing_is_logged_and_the_result_is_the_same(work, checkpoints):
@@ -153,7 +183,7 @@ def test_without_a_live_dir_nothing_is_logged_and_the_result_is_the_same(work, c
 def test_checkpoint_of_a_run_with_other_params_is_ignored(work, checkpoints, caplog):
     repo, *stores = work
     caplog.set_level(logging.INFO, logger="hwr.training")
-    checkpoints["interrupt_after"] = 1
+    checkpoints["interrupt_after"] = 2
     with pytest.raises(KeyboardInterrupt):
         _run(repo, stores, "stale", dataclasses.replace(PARAMS, epochs=2))
     assert (repo / "stale" / "checkpoint.pt").is_file()
@@ -165,7 +195,7 @@ def test_checkpoint_of_a_run_with_other_params_is_ignored(work, checkpoints, cap
     over_stale, out = _run(repo, stores, "stale", other)
     assert "ignoring" in caplog.text and "other params" in caplog.text
     assert "resuming" not in caplog.text
-    assert list(checkpoints["saved"]) == [1, 2], "the run must start from scratch"
+    assert list(checkpoints["saved"]) == [2, 4], "the run must start from scratch"
 
     fresh, fresh_out = _run(repo, stores, "fresh", other)
     assert _untimed(over_stale) == _untimed(fresh)
@@ -218,7 +248,7 @@ def test_stage_stopped_by_sigterm_resumes_on_rerun(tmp_path):
 
     resumed = _support.run(cmd, work, env, timeout=120)
     assert resumed.returncode == 0, _support.describe(resumed)
-    assert "resuming gru-first after epoch 1" in resumed.stderr
+    assert "resuming gru-first after step 2 of 4" in resumed.stderr
     assert not checkpoint.exists()
 
     summary = json.loads((work / "metrics/train/gru-first/summary.json").read_text())

@@ -43,10 +43,10 @@ def _predict(args) -> None:
                   file=sys.stderr)
             failed += 1
     if images:
-        texts, _ = recognise(model, np.stack(images), batch_size=args.batch_size, device=device,
+        readings, _ = recognise(model, np.stack(images), batch_size=args.batch_size, device=device,
                              dtype=resolve_precision("auto", device))
-        for name, text in zip(names, texts):
-            print(f"{name}\t{text}")
+        for name, reading in zip(names, readings):
+            print(f"{name}\t{reading.text}")
     if failed:
         sys.exit(1)
 

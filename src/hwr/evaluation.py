@@ -27,8 +27,9 @@ def evaluate_model(model_path: str | Path, store: Store, *, batch_size: int = 25
     if config.get("resize") and stored_resize and config["resize"] != stored_resize:
         raise HwrError(f"{model_path} was trained on '{config['resize']}' images, the split is '{stored_resize}'; "
                        "re-run the pipeline (dvc repro) so that both use preprocess.resize")
-    preds, loss = recognise(model, store.images, labels=store.labels, batch_size=batch_size, device=device,
-                            dtype=resolve_precision("auto", device))
+    readings, loss = recognise(model, store.images, labels=store.labels, batch_size=batch_size, device=device,
+                               dtype=resolve_precision("auto", device))
+    preds = [r.text for r in readings]
     truths = store.texts
     metrics = summarise(truths, preds)
     metrics["loss"] = loss
@@ -39,6 +40,7 @@ def evaluate_model(model_path: str | Path, store: Store, *, batch_size: int = 25
     ]
     predictions = pd.DataFrame({
         "FILENAME": store.filenames, "IDENTITY": truths, "PREDICTION": preds,
+        "confidence": [round(r.confidence, 6) for r in readings],
         "correct": [t == p for t, p in zip(truths, preds)],
         "letters_correct": [positional_correct(t, p) for t, p in zip(truths, preds)],
         "length": [len(t) for t in truths],

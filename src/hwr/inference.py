@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import torch
 from torch import nn
 
 from hwr.alphabet import BLANK
-from hwr.decoding import greedy_decode
+from hwr.decoding import Reading, greedy_read
 from hwr.runtime import autocast
 
 
@@ -47,13 +49,15 @@ def recognise(
     batch_size: int = 256,
     device: torch.device = torch.device("cpu"),
     dtype: torch.dtype | None = None,
-) -> tuple[list[str], float | None]:
-    """Recognise ``images[indices]``; with ``labels``, also the mean CTC loss."""
+    decoder: Callable[[torch.Tensor], list[Reading]] = greedy_read,
+) -> tuple[list[Reading], float | None]:
+    """Read ``images[indices]`` with ``decoder`` (greedy by default); with ``labels``, also the
+    mean CTC loss."""
     was_training = model.training
     model.eval()
     if indices is None:
         indices = np.arange(len(images))
-    texts: list[str] = []
+    readings: list[Reading] = []
     loss_sum, seen = 0.0, 0
     loss_fn = ctc_loss_fn()
     for start in range(0, len(indices), batch_size):
@@ -61,10 +65,10 @@ def recognise(
         x = to_device(images[idx], device)
         with autocast(device, dtype):
             log_probs = model(x)
-        texts.extend(greedy_decode(log_probs))
+        readings.extend(decoder(log_probs))
         if labels is not None:
             y = to_device(labels[idx].astype(np.int64), device)
             loss_sum += ctc_loss(loss_fn, log_probs, y).item() * len(idx)
             seen += len(idx)
     model.train(was_training)
-    return texts, (loss_sum / seen if seen else None)
+    return readings, (loss_sum / seen if seen else None)

@@ -78,8 +78,11 @@ class CRNN(nn.Module):
                 if self.rnn_type == "lstm" and name.startswith("bias_ih"):
                     weight.data[hidden : 2 * hidden] = 1.0  # gates i, f, g, o: forget bias 1
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Images -> log-probabilities (N, 64, 30) (batch first; transpose to (T, N, C) for CTC)."""
+    def forward(self, images: torch.Tensor, features: bool = False):
+        """Images -> log-probabilities (N, 64, 30) (batch first; transpose to (T, N, C) for CTC).
+
+        ``features=True`` also returns the projected column features (N, 64, 64) the recurrent
+        layers read, for the training-only auxiliary head (hwr.training)."""
         x = normalise(images) if images.dtype == torch.uint8 else images
         layers = list(self.cnn)
         for conv, bn, pool in zip(layers[0::4], layers[1::4], layers[2::4]):  # (conv, BN, pool, ReLU) x 3
@@ -90,10 +93,11 @@ class CRNN(nn.Module):
         x = x.permute(0, 3, 2, 1).reshape(n, w, h * c)
         linear = self.project[0]  # its weight's columns are ordered (channel, row), as in the study
         weight = linear.weight.view(-1, c, h).transpose(1, 2).reshape(-1, h * c)
-        x = torch.relu(nn.functional.linear(x, weight, linear.bias))
-        x, _ = self.rnn(x)
+        projected = torch.relu(nn.functional.linear(x, weight, linear.bias))
+        x, _ = self.rnn(projected)
         # log_softmax over the class dimension (the study's fix for NaN weights); float32 for CTC
-        return torch.log_softmax(self.classify(x).float(), dim=-1)
+        log_probs = torch.log_softmax(self.classify(x).float(), dim=-1)
+        return (log_probs, projected) if features else log_probs
 
 
 class StudyCRNN(CRNN):
@@ -112,13 +116,14 @@ class StudyCRNN(CRNN):
                          batch_first=True).to(self.rnn.weight_hh_l0.dtype)
         self._init_dense_and_recurrent()
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
+    def forward(self, images: torch.Tensor, features: bool = False):
         x = normalise(images) if images.dtype == torch.uint8 else images
         x = self.cnn(x)
         n, c, h, w = x.shape
-        x = self.project(x.permute(0, 3, 1, 2).reshape(n, w, c * h))
-        x, _ = self.rnn(x)
-        return torch.log_softmax(self.classify(x).float(), dim=-1)
+        projected = self.project(x.permute(0, 3, 1, 2).reshape(n, w, c * h))
+        x, _ = self.rnn(projected)
+        log_probs = torch.log_softmax(self.classify(x).float(), dim=-1)
+        return (log_probs, projected) if features else log_probs
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -73,6 +73,9 @@ class TrainParams:
     train_eval_size: int = 2048
     augment: bool = False
     clip: float = 0.0
+    aux_weight: float = 0.0
+    aux_fade: float = 0.0
+    eval_every: int = 0
     subsets: dict = field(
         default_factory=lambda: {
             "first": SubsetParams(64000, 6400),
@@ -159,6 +162,11 @@ def _validate(p: Params) -> None:
     _check_choice("train.precision", t.precision, PRECISIONS)
     if isinstance(t.clip, bool) or not isinstance(t.clip, (int, float)) or not t.clip >= 0:
         _fail("train.clip", t.clip, "expected a number >= 0 (0 = no gradient clipping)")
+    if isinstance(t.aux_weight, bool) or not isinstance(t.aux_weight, (int, float)) or not t.aux_weight >= 0:
+        _fail("train.aux_weight", t.aux_weight, "expected a number >= 0 (0 = no auxiliary head)")
+    if isinstance(t.aux_fade, bool) or not isinstance(t.aux_fade, (int, float)) or not t.aux_fade >= 0:
+        _fail("train.aux_fade", t.aux_fade, "expected a number >= 0 (0 = constant weight)")
+    _check_int("train.eval_every", t.eval_every, 0)
     _check_int("train.seed", t.seed, 0)
     _check_int("train.eval_batch_size", t.eval_batch_size, 1)
     _check_int("train.train_eval_size", t.train_eval_size, 0)

@@ -28,8 +28,9 @@ def _duration(seconds):
     return f"{minutes}'{secs:02d}\""
 
 
-def build(summaries: dict[str, dict], tests: dict[str, dict]) -> dict:
-    """summaries: run -> training summary; tests: run -> test metrics. Returns the JSON table."""
+def build(summaries: dict[str, dict], tests: dict[str, dict], product: str | None = None) -> dict:
+    """summaries: run -> training summary; tests: run -> test metrics. Returns the JSON table: our
+    figures only (the study's constant figures go into the Markdown text, not into the metrics)."""
     columns = {}
     for run in RUNS:
         s, t = summaries.get(run), tests.get(run)
@@ -40,28 +41,39 @@ def build(summaries: dict[str, dict], tests: dict[str, dict]) -> dict:
             "test_letter_accuracy": t and t["letter_accuracy"],
             "test_cer": t and t["cer"],
             "validation_word_accuracy": s["validation"]["word_accuracy"],
-            "validation_letter_accuracy": s["validation"]["letter_accuracy"],
             "validation_cer": s["validation"]["cer"],
+            "steps_to_cer_below_half": s.get("steps_to_cer_below_half"),
             "train_seconds": s["train_seconds"],
             "images_per_second": s["images_per_second"],
             "overfitting": s["overfitting"],
-            "best_epoch": s["best_epoch"],
-            "epochs": s["epochs"],
+            "best_step": s.get("best_step"),
+            "steps": s.get("steps"),
             "train_images": s["train_images"],
             "parameters": s["parameters"],
         }
-    return {"runs": columns, "study": STUDY, "kaggle_baseline": KAGGLE_BASELINE,
-            "overfitting_definition": OVERFITTING_DEFINITION}
+    return {"runs": columns, "product": product}
+
+
+HEADLINE = ("samples", "word_accuracy", "letter_accuracy", "cer", "loss")
+
+
+def headline(test: dict, rnn: str) -> dict:
+    """The numbers `dvc metrics diff` shows for the model `rnn` names (its *full* run)."""
+    return {"rnn": rnn, "subset": "full", "split": test.get("split"),
+            **{key: test[key] for key in HEADLINE if key in test}}
 
 
 def to_markdown(table: dict) -> str:
     runs = table["runs"]
     names = list(runs)
     header = ["", *[f"{n} (ours)" for n in names], *[f"{n} (study)" for n in RUNS], "Kaggle baseline"]
-    study, kaggle = table["study"], table["kaggle_baseline"]
+    study, kaggle = STUDY, KAGGLE_BASELINE
 
     def row(label, ours, theirs, baseline="–"):
         return [label, *[ours(runs[n]) for n in names], *[theirs(study[n]) for n in RUNS], baseline]
+
+    def steps(r):
+        return "–" if r.get("steps_to_cer_below_half") is None else f"{r['steps_to_cer_below_half']:,}"
 
     rows = [
         row("word accuracy % (test)", lambda r: _pct(r["test_word_accuracy"]), lambda s: _pct(s["word_accuracy"]),
@@ -69,16 +81,19 @@ def to_markdown(table: dict) -> str:
         row("letter accuracy % (test)", lambda r: _pct(r["test_letter_accuracy"]), lambda s: _pct(s["letter_accuracy"]),
             _pct(kaggle["letter_accuracy"])),
         row("CER % (test)", lambda r: _pct(r["test_cer"]), lambda s: "–"),
-        row("word accuracy % (validation, best epoch)", lambda r: _pct(r["validation_word_accuracy"]), lambda s: "–"),
+        row("word accuracy % (validation, best)", lambda r: _pct(r["validation_word_accuracy"]), lambda s: "–"),
+        row("steps until validation CER < 0.5", steps, lambda s: "–"),
         row("training time", lambda r: _duration(r["train_seconds"]), lambda s: _duration(s["train_seconds"])),
         row("training images/s", lambda r: f"{r['images_per_second']:.1f}", lambda s: "–"),
         row("overfitting (pp)", lambda r: f"{100 * r['overfitting']:+.1f}", lambda s: s["overfitting"]),
-        row("best epoch / epochs", lambda r: f"{r['best_epoch']}/{r['epochs']}", lambda s: "–/10"),
+        row("best step / steps", lambda r: f"{r['best_step']:,}/{r['steps']:,}" if r.get("steps") else "–",
+            lambda s: "–"),
         row("training images", lambda r: f"{r['train_images']:,}", lambda s: f"{s['train_images']:,}"),
         row("parameters", lambda r: f"{r['parameters']:,}", lambda s: f"{s['parameters']:,}"),
     ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
-    note = ("\n\nStudy columns: the published figures (validation, Kaggle data). "
-            f"{table['overfitting_definition'][0].upper()}{table['overfitting_definition'][1:]}.\n")
-    return "# Model comparison\n\n" + "\n".join(lines) + note
+    product = f"\n\n`hwr predict` uses **{table['product']}** (params: `rnn`)." if table.get("product") else ""
+    note = ("\n\nStudy columns: the published figures (validation, Kaggle data, 10 epochs at batch 128). "
+            f"{OVERFITTING_DEFINITION[0].upper()}{OVERFITTING_DEFINITION[1:]}.\n")
+    return "# Model comparison\n\n" + "\n".join(lines) + product + note

@@ -1,8 +1,12 @@
 """The training loop: plain PyTorch, read top to bottom.
 
-One call trains one (rnn, subset) model: Adam on CTC loss, per-epoch evaluation on validation and
-on a fixed sample of the training subset, best epoch kept by validation word accuracy, dvclive
-curves, an epoch checkpoint to resume from, and DDP when started by torchrun.
+One call trains one (rnn, subset) model: Adam on CTC loss, evaluation every ``train.eval_every``
+optimiser steps on validation and on a fixed sample of the training subset, the best evaluated
+weights kept (validation word accuracy, ties to lower CER), dvclive curves by step, checkpoints to
+resume from, and DDP when started by torchrun.
+
+:class:`Trainer` (the network, its optimiser and one training step) is what the pipeline,
+the benchmarks and the experiments all train with.
 """
 
 from __future__ import annotations
@@ -18,10 +22,13 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
+from torch import nn
 from tqdm import tqdm
 
 from hwr import augment as augmentation
+from hwr.alphabet import NUM_CLASSES
 from hwr.checkpoints import atomic_save, save_model
+from hwr.files import write_json
 from hwr.inference import ctc_loss, ctc_loss_fn, recognise, to_device
 from hwr.metrics import summarise
 from hwr.model import CRNN, count_parameters
@@ -31,6 +38,8 @@ from hwr.runtime import (autocast, configure_threads, make_deterministic, pick_d
 from hwr.store import Store, gather
 
 log = logging.getLogger(__name__)
+
+CHECKPOINT_SECONDS = 120  # at most this much training is lost to an interruption (and at each epoch's end)
 
 
 @dataclass
@@ -61,59 +70,133 @@ def lr_at(step: int, total: int, params: TrainParams) -> float:
     return params.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def _generator(*key: int) -> torch.Generator:
+def aux_weight_at(step: int, total: int, params: TrainParams) -> float:
+    """The auxiliary loss's weight: ``aux_weight``, falling linearly to 0 over the first
+    ``aux_fade`` of training (0 = constant)."""
+    if params.aux_weight <= 0 or params.aux_fade <= 0:
+        return params.aux_weight
+    return params.aux_weight * max(0.0, 1.0 - step / (params.aux_fade * total))
+
+
+class Net(nn.Module):
+    """What training optimises: the CRNN and, when ``train.aux_weight`` > 0, an auxiliary CTC head
+    on its 64 projected features (deep supervision: a short path from the loss to the convolutions,
+    past the recurrent layers, which shortens CTC's all-blank phase). The head is training-only:
+    the saved model is the study's CRNN, its parameter count unchanged."""
+
+    def __init__(self, rnn: str, aux: bool):
+        super().__init__()
+        self.crnn = CRNN(rnn)
+        self.aux = None
+        if aux:
+            self.aux = nn.Linear(self.crnn.project[0].out_features, NUM_CLASSES)
+            nn.init.xavier_uniform_(self.aux.weight)
+            nn.init.zeros_(self.aux.bias)
+
+    def forward(self, images: torch.Tensor):
+        if self.aux is None:
+            return self.crnn(images), None
+        log_probs, projected = self.crnn(images, features=True)
+        return log_probs, torch.log_softmax(self.aux(projected).float(), dim=-1)
+
+
+def make_optimiser(module: nn.Module, lr: float, device: torch.device, **options) -> torch.optim.Adam:
+    """Adam, fused (one kernel for all parameters: 4 ms a step instead of 16 on the CPU) where torch has it."""
+    return torch.optim.Adam(module.parameters(), lr=lr, fused=device.type in ("cpu", "cuda"), **options)
+
+
+class Trainer:
+    """The network being trained, its optimiser and loss scaling, and one optimiser step."""
+
+    def __init__(self, rnn: str, params: TrainParams, device: torch.device, dtype: torch.dtype | None):
+        self.params, self.device, self.dtype = params, device, dtype
+        self.net = Net(rnn, params.aux_weight > 0).to(device).to(memory_format=torch.channels_last)
+        self.model = self.net.crnn  # what is evaluated and saved
+        self.optimiser = make_optimiser(self.net, params.lr, device)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+        self.loss_fn = ctc_loss_fn()
+        self.forward = self.net  # DistributedDataParallel(net) under torchrun (see distribute)
+
+    def distribute(self, ddp) -> None:
+        if ddp.world > 1:
+            ids = [ddp.local_rank] if self.device.type == "cuda" else None
+            self.forward = torch.nn.parallel.DistributedDataParallel(self.net, device_ids=ids)
+
+    def step(self, x: torch.Tensor, y: torch.Tensor, lr: float, aux_weight: float = 0.0):
+        """One optimiser step on a batch; returns the CTC loss and the auxiliary head's (or None),
+        both detached. ``train.clip`` > 0 rescales the gradient to at most that global norm."""
+        for group in self.optimiser.param_groups:
+            group["lr"] = lr
+        self.net.train()
+        with autocast(self.device, self.dtype):
+            log_probs, aux_log_probs = self.forward(x)
+        loss = ctc_loss(self.loss_fn, log_probs, y)
+        objective, aux_loss = loss, None
+        if aux_log_probs is not None:
+            aux_loss = ctc_loss(self.loss_fn, aux_log_probs, y)
+            objective = loss + aux_weight * aux_loss
+        self.optimiser.zero_grad(set_to_none=True)
+        self.scaler.scale(objective).backward()
+        if self.params.clip > 0:
+            self.scaler.unscale_(self.optimiser)  # clip the true gradient, not the fp16-scaled one
+            torch.nn.utils.clip_grad_norm_(self.net.parameters(), self.params.clip)
+        self.scaler.step(self.optimiser)
+        self.scaler.update()
+        return loss.detach(), None if aux_loss is None else aux_loss.detach()
+
+    def state_dict(self) -> dict:
+        return {"net": {k: v.cpu() for k, v in self.net.state_dict().items()},
+                "optimiser": self.optimiser.state_dict(), "scaler": self.scaler.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.net.load_state_dict(state["net"])
+        self.optimiser.load_state_dict(state["optimiser"])
+        self.scaler.load_state_dict(state["scaler"])
+
+
+def batch_tensors(store: Store, rows: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    images, labels = gather(store, rows)
+    return to_device(images, device), to_device(labels.astype(np.int64), device)
+
+
+def epoch_order(train_idx: np.ndarray, seed: int, epoch: int) -> np.ndarray:
+    """The epoch's order depends on (seed, epoch) only, so a resumed run sees the same batches."""
+    return np.random.default_rng([seed, epoch]).permutation(train_idx)
+
+
+def augmentation_generator(*key: int) -> torch.Generator:
     """A torch RNG seeded from a tuple: augmentation of a given step is the same after resume."""
     return torch.Generator().manual_seed(int(np.random.SeedSequence(list(key)).generate_state(1)[0]))
 
 
+def evaluate(model, store: Store, idx: np.ndarray, batch_size: int, device, dtype) -> dict:
+    readings, loss = recognise(model, store.images, idx, labels=store.labels, batch_size=batch_size,
+                               device=device, dtype=dtype)
+    return {"loss": loss, **summarise(store.texts_of(idx), [r.text for r in readings])}
+
+
 def _rank(metrics: dict) -> tuple[float, float]:
-    """Best epoch: highest validation word accuracy; ties (common early on, at 0) go to lower CER."""
+    """Best evaluation: highest validation word accuracy; ties (common early on, at 0) go to lower CER."""
     return metrics["word_accuracy"], -metrics["cer"]
 
 
-def _log_epoch(live, record: dict) -> None:
-    live.log_metric("train/loss", record["train_loss"])  # mean over the epoch's steps, training mode
+def _log_point(live, record: dict) -> None:
+    live.step = record["step"]
+    live.log_metric("train/loss", record["train_loss"])  # mean since the last evaluation, training mode
+    if record.get("aux_loss") is not None:
+        live.log_metric("train/aux_loss", record["aux_loss"])
     for key in ("word_accuracy", "letter_accuracy", "cer"):
         live.log_metric(f"train/{key}", record["train"][key])  # the fixed training sample, eval mode
     for key in ("loss", "word_accuracy", "letter_accuracy", "cer"):
         live.log_metric(f"validation/{key}", record["validation"][key])
     live.log_metric("lr", record["lr"])
-    live.next_step()
+    live.log_metric("epoch", record["epoch"])
 
 
 def fingerprint(plan: Plan, params: TrainParams, train_idx: np.ndarray) -> str:
     """Identifies a run: a checkpoint resumes only a run with the same plan, params and data."""
     blob = json.dumps([asdict(plan), asdict(params), int(train_idx.sum()), len(train_idx)], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def make_optimiser(model: torch.nn.Module, lr: float, device: torch.device, **options) -> torch.optim.Adam:
-    """Adam, fused (one kernel for all parameters: 4 ms a step instead of 16 on the CPU) where torch has it."""
-    return torch.optim.Adam(model.parameters(), lr=lr, fused=device.type in ("cpu", "cuda"), **options)
-
-
-def train_step(model, optimiser, scaler, loss_fn, x, y, device, dtype, clip: float = 0.0) -> torch.Tensor:
-    """One optimiser step on a batch; returns the (undetached) CTC loss.
-
-    ``clip`` > 0 rescales the gradient to at most that global norm: CTC's occasional large
-    gradients otherwise knock the LSTM back into emitting only blanks."""
-    with autocast(device, dtype):
-        log_probs = model(x)
-    loss = ctc_loss(loss_fn, log_probs, y)
-    optimiser.zero_grad(set_to_none=True)
-    scaler.scale(loss).backward()
-    if clip > 0:
-        scaler.unscale_(optimiser)  # clip the true gradient, not the fp16-scaled one
-        torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-    scaler.step(optimiser)
-    scaler.update()
-    return loss
-
-
-def _evaluate(model, store: Store, idx: np.ndarray, params: TrainParams, device, dtype) -> dict:
-    texts, loss = recognise(model, store.images, idx, labels=store.labels, batch_size=params.eval_batch_size,
-                            device=device, dtype=dtype)
-    return {"loss": loss, **summarise(store.texts_of(idx), texts)}
 
 
 def train(plan: Plan, params: TrainParams, train_store: Store, val_store: Store, *,
@@ -129,36 +212,31 @@ def train(plan: Plan, params: TrainParams, train_store: Store, val_store: Store,
     train_idx = select(len(train_store), plan.train_size, params.seed)
     val_idx = select(len(val_store), plan.validation_size, params.seed)
     # a fixed sample of the training subset, evaluated like validation, measures overfitting
-    probe_idx = select(len(train_idx), params.train_eval_size, params.seed + 1)
-    probe_idx = train_idx[probe_idx]
+    probe_idx = train_idx[select(len(train_idx), params.train_eval_size, params.seed + 1)]
 
-    model = CRNN(plan.rnn).to(device).to(memory_format=torch.channels_last)
-    n_params = count_parameters(model)
-    optimiser = make_optimiser(model, params.lr, device)
-    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
-    loss_fn = ctc_loss_fn()
-
+    trainer = Trainer(plan.rnn, params, device, dtype)
+    n_params = count_parameters(trainer.model)
     per_rank = len(train_idx) // ddp.world
     steps_per_epoch = math.ceil(per_rank / params.batch_size)
     total_steps = steps_per_epoch * params.epochs
+    every = params.eval_every or steps_per_epoch
 
-    # ---- resume from the last finished epoch of the same run, if any
+    # ---- resume from the last checkpoint of the same run, if any
     run_id = fingerprint(plan, params, train_idx)
-    state = {"epoch": 0, "history": [], "best": None, "train_seconds": 0.0, "images": 0}
+    state = {"step": 0, "history": [], "best": None, "train_seconds": 0.0, "images": 0,
+             "loss_sum": 0.0, "aux_sum": 0.0, "since": 0}
     best_weights = None
     if checkpoint_path.is_file():
         saved = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
         if saved.get("run_id") == run_id:
-            model.load_state_dict(saved["model"])
-            optimiser.load_state_dict(saved["optimiser"])
+            trainer.load_state_dict(saved["trainer"])
             torch.set_rng_state(saved["torch_rng"])
             best_weights = saved["best_model"]
             state = json.loads(saved["state"])
-            log.info("resuming %s-%s after epoch %d", plan.rnn, plan.subset, state["epoch"])
+            log.info("resuming %s-%s after step %d of %d", plan.rnn, plan.subset, state["step"], total_steps)
         else:
             log.info("ignoring %s: it belongs to a run with other params", checkpoint_path)
-    if ddp.world > 1:
-        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[ddp.local_rank] if device.type == "cuda" else None)
+    trainer.distribute(ddp)
 
     live = None
     if ddp.master and live_dir is not None:
@@ -168,86 +246,91 @@ def train(plan: Plan, params: TrainParams, train_store: Store, val_store: Store,
         # interruption the curves are replayed from the checkpoint, then continued
         live = Live(str(live_dir), save_dvc_exp=False, dvcyaml=False)
         live.log_params({"rnn": plan.rnn, "subset": plan.subset, "train_images": len(train_idx),
-                         "validation_images": len(val_idx), "parameters": n_params,
+                         "validation_images": len(val_idx), "parameters": n_params, "steps": total_steps,
                          "precision": precision_name(dtype), "device": str(device), "threads": threads})
         for record in state["history"]:
-            _log_epoch(live, record)
-    log.info("%s-%s: %d train / %d validation images, %d parameters, %s on %s, %d thread(s)",
-             plan.rnn, plan.subset, len(train_idx), len(val_idx), n_params, precision_name(dtype), device, threads)
+            _log_point(live, record)
+    log.info("%s-%s: %d train / %d validation images, %d steps, %d parameters, %s on %s, %d thread(s)",
+             plan.rnn, plan.subset, len(train_idx), len(val_idx), total_steps, n_params, precision_name(dtype),
+             device, threads)
 
-    for epoch in range(state["epoch"], params.epochs):
-        model.train()
-        # the epoch's order depends on (seed, epoch) only, so a resumed run sees the same batches
-        order = np.random.default_rng([params.seed, epoch]).permutation(train_idx)
-        mine = order[ddp.rank :: ddp.world][:per_rank]
-        loss_sum = torch.zeros((), dtype=torch.float64)
+    def save_checkpoint() -> None:
+        atomic_save({"run_id": run_id, "trainer": trainer.state_dict(), "best_model": best_weights,
+                     "torch_rng": torch.get_rng_state(), "state": json.dumps(state)}, checkpoint_path)
+
+    last_save = time.perf_counter()
+    order_of = {}  # epoch -> this rank's order (one epoch kept)
+    bar = tqdm(total=total_steps, initial=state["step"], desc=f"{plan.rnn}-{plan.subset}", unit="step",
+               disable=None if ddp.master else True)
+    while state["step"] < total_steps:
+        step = state["step"]
+        epoch, k = divmod(step, steps_per_epoch)
+        if epoch not in order_of:
+            order_of = {epoch: epoch_order(train_idx, params.seed, epoch)[ddp.rank :: ddp.world][:per_rank]}
+        mine = order_of[epoch]
+        rows = mine[k * params.batch_size : (k + 1) * params.batch_size]
         started = time.perf_counter()
-        bar = tqdm(range(steps_per_epoch), desc=f"{plan.rnn}-{plan.subset} epoch {epoch + 1}/{params.epochs}",
-                   unit="step", disable=None if ddp.master else True)
-        for step in bar:
-            batch = mine[step * params.batch_size : (step + 1) * params.batch_size]
-            images, labels = gather(train_store, batch)
-            x = to_device(images, device)
-            y = to_device(labels.astype(np.int64), device)
-            if params.augment:
-                x = augmentation.augment_batch(x, _generator(params.seed, epoch, step, ddp.rank))
-            for group in optimiser.param_groups:
-                group["lr"] = lr_at(epoch * steps_per_epoch + step, total_steps, params)
-            loss = train_step(model, optimiser, scaler, loss_fn, x, y, device, dtype, params.clip)
-            loss_sum += loss.detach().double().cpu() * len(batch)
-            if step % 10 == 0:
-                bar.set_postfix(loss=f"{loss.item():.3f}")
-        bar.close()
+        x, y = batch_tensors(train_store, rows, device)
+        if params.augment:
+            x = augmentation.augment_batch(x, augmentation_generator(params.seed, epoch, k, ddp.rank))
+        loss, aux_loss = trainer.step(x, y, lr_at(step, total_steps, params), aux_weight_at(step, total_steps, params))
+        state["loss_sum"] += loss.double().item() * len(rows)
+        state["aux_sum"] += 0.0 if aux_loss is None else aux_loss.double().item() * len(rows)
+        state["since"] += len(rows)
         state["train_seconds"] += time.perf_counter() - started
-        state["images"] += len(mine) * ddp.world
-        train_loss = (loss_sum / len(mine)).item()
-
-        record = None
+        state["images"] += len(rows) * ddp.world
+        state["step"] = step = step + 1
+        bar.update()
+        if step % 10 == 0:
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+        epoch_ends = step % steps_per_epoch == 0
+        if step % every and not epoch_ends and step != total_steps:
+            continue
         if ddp.master:
-            net = getattr(model, "module", model)
-            val = _evaluate(net, val_store, val_idx, params, device, dtype)
-            probe = _evaluate(net, train_store, probe_idx, params, device, dtype)
-            record = {"epoch": epoch + 1, "train_loss": train_loss, "train": probe, "validation": val,
-                      "lr": optimiser.param_groups[0]["lr"]}
+            record = {"step": step, "epoch": round(step / steps_per_epoch, 3),
+                      "train_loss": state["loss_sum"] / state["since"],
+                      "aux_loss": state["aux_sum"] / state["since"] if trainer.net.aux is not None else None,
+                      "lr": lr_at(step - 1, total_steps, params),
+                      "validation": evaluate(trainer.model, val_store, val_idx, params.eval_batch_size, device, dtype),
+                      "train": evaluate(trainer.model, train_store, probe_idx, params.eval_batch_size, device, dtype)}
+            state["loss_sum"] = state["aux_sum"] = 0.0
+            state["since"] = 0
             state["history"].append(record)
             if live is not None:
-                _log_epoch(live, record)
-            if state["best"] is None or _rank(val) > _rank(state["best"]["validation"]):
+                _log_point(live, record)
+            if state["best"] is None or _rank(record["validation"]) > _rank(state["best"]["validation"]):
                 state["best"] = record
-                best_weights = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
-            state["epoch"] = epoch + 1
-            atomic_save({"run_id": run_id, "model": {k: v.cpu() for k, v in net.state_dict().items()},
-                         "best_model": best_weights, "optimiser": optimiser.state_dict(),
-                         "torch_rng": torch.get_rng_state(), "state": json.dumps(state)}, checkpoint_path)
-            log.info("epoch %d: train loss %.4f, validation word accuracy %.4f, CER %.4f",
-                     epoch + 1, train_loss, val["word_accuracy"], val["cer"])
-        else:
-            state["epoch"] = epoch + 1
+                best_weights = {k: v.detach().cpu().clone() for k, v in trainer.model.state_dict().items()}
+            if epoch_ends or time.perf_counter() - last_save > CHECKPOINT_SECONDS:
+                save_checkpoint()
+                last_save = time.perf_counter()
+            log.info("step %d: train loss %.4f, validation word accuracy %.4f, CER %.4f", step,
+                     record["train_loss"], record["validation"]["word_accuracy"], record["validation"]["cer"])
         if ddp.world > 1:
             dist.barrier()
+    bar.close()
 
     summary = None
     if ddp.master:
         if live is not None:
+            live.make_summary()
             live.end()
         best = state["best"]
-        net = getattr(model, "module", model)
-        net.load_state_dict(best_weights)
-        save_model(model_path, net, {"rnn": plan.rnn, "subset": plan.subset,
-                                     "resize": train_store.meta.get("resize", "crop")})
+        trainer.model.load_state_dict(best_weights)
+        save_model(model_path, trainer.model, {"rnn": plan.rnn, "subset": plan.subset,
+                                               "resize": train_store.meta.get("resize", "crop")})
         summary = {
             "rnn": plan.rnn, "subset": plan.subset, "parameters": n_params,
             "train_images": len(train_idx), "validation_images": len(val_idx), "epochs": params.epochs,
-            "best_epoch": best["epoch"], "validation": best["validation"], "train": best["train"],
+            "steps": total_steps, "best_step": best["step"], "best_epoch": best["epoch"],
+            "steps_to_cer_below_half": next((r["step"] for r in state["history"] if r["validation"]["cer"] < 0.5), None),
+            "validation": best["validation"], "train": best["train"],
             "overfitting": best["train"]["word_accuracy"] - best["validation"]["word_accuracy"],
             "train_seconds": round(state["train_seconds"], 1),
             "images_per_second": round(state["images"] / max(state["train_seconds"], 1e-9), 2),
             "precision": precision_name(dtype), "device": str(device), "threads": threads, "world_size": ddp.world,
         }
-        summary_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = summary_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(summary, indent=2) + "\n")
-        tmp.replace(summary_path)
+        write_json(summary_path, summary)
         checkpoint_path.unlink(missing_ok=True)  # finished: the model and summary are the outputs
     if ddp.world > 1:
         dist.destroy_process_group()

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from _support import TINY_PARAMS, copy_repo, deep_update, describe, init_git_repo, run, subprocess_env, write_params
+from _support import (TINY_PARAMS, copy_repo, deep_update, describe, git_commit_all, init_git_repo, run,
+                      subprocess_env, write_params)
 
 
 @dataclass
@@ -41,7 +42,7 @@ class Pipeline:
         (self.repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def make_pipeline(tmp_path_factory):
     """make_pipeline(name, overrides) -> Pipeline: the project copied, tiny params (plus
     ``overrides``) written, then ``git init`` + commit (dvclive and ``dvc exp`` need a commit)."""
@@ -55,3 +56,34 @@ def make_pipeline(tmp_path_factory):
         return Pipeline(repo, env)
 
     return make
+
+
+SYNTH_SIZES = TINY_PARAMS["synth"]["sizes"]  # train 40, validation 16, test 16
+
+
+@pytest.fixture(scope="session")
+def synth_pipeline(make_pipeline):
+    """``dvc repro`` on the built-in default data (the synth stage's tiny synthetic dataset)."""
+    pipeline = make_pipeline("synth", {})
+    assert pipeline.params()["data"]["raw_dir"] == pipeline.params()["synth"]["out_dir"] == "data/synth"
+    pipeline.result = pipeline.dvc("repro")
+    # what the data holds: full asks for 48 training images where 40 exist, and uses those
+    pipeline.expected = {"test_rows": SYNTH_SIZES["test"], "train_sizes": {"first": 32, "full": SYNTH_SIZES["train"]},
+                         "validation_size": SYNTH_SIZES["validation"]}
+    return pipeline
+
+
+@pytest.fixture(scope="session")
+def real_pipeline(make_pipeline, real_sample):
+    """``dvc repro`` on the shared real sample (1,000 Kaggle images, 700/150/150), committed."""
+    pipeline = make_pipeline("real", {"data": {"raw_dir": str(real_sample)}})
+    pipeline.result = pipeline.dvc("repro")
+    git_commit_all(pipeline.repo, pipeline.env, "first run")  # metrics/ are git-tracked (cache: false)
+    pipeline.expected = {"test_rows": 149, "train_sizes": {"first": 32, "full": 48}, "validation_size": 16}
+    return pipeline
+
+
+@pytest.fixture(params=["synth", "real"])
+def pipeline(request):
+    """Each finished pipeline in turn (the real one skips without ../shared)."""
+    return request.getfixturevalue(f"{request.param}_pipeline")

@@ -129,9 +129,12 @@ def test_closure_finds_lazy_and_relative_imports():
     assert "src/hwr/checkpoints.py" in code_closure(REPO_ROOT / "src" / "hwr" / "cli.py")  # imported in a function
 
 
-def test_evaluation_stages_depend_on_the_split_they_read():
-    """evaluate and compare read data/tensors/<evaluate.split>; that store must be their dep."""
-    for name in ("evaluate", "compare"):
-        deps = [str(d) for d in stages()[name]["deps"]]
-        assert "data/tensors/${evaluate.split}" in deps or "data/tensors" in deps, \
-            f"{name} reads data/tensors/<evaluate.split> but depends on {[d for d in deps if 'tensors' in d]}"
+def test_evaluation_depends_on_the_split_it_reads_and_compare_on_the_evaluations():
+    """evaluate@run reads data/tensors/<evaluate.split> and its own model; compare reads only the
+    evaluations' metrics and the training summaries (it runs no model)."""
+    evaluate = [str(d) for d in stages()["evaluate"]["deps"]]
+    assert "data/tensors/${evaluate.split}" in evaluate and "models/${item.rnn}-${item.subset}" in evaluate
+    compare = [str(d) for d in stages()["compare"]["deps"]]
+    assert "metrics/eval" in compare and not any("tensors" in d or d.startswith("models") for d in compare)
+    assert all(f"metrics/train/{run}/summary.json" in compare for run in ("gru-first", "lstm-first", "gru-full",
+                                                                         "lstm-full"))

@@ -1,28 +1,13 @@
-"""The whole pipeline (``dvc repro``) on the shared real sample (1,000 Kaggle images, 700/150/150)."""
+"""The whole pipeline (``dvc repro``) on the shared real sample (1,000 Kaggle images, 700/150/150).
+What every run leaves is checked in test_pipeline_outputs.py."""
 
 import json
 
 import pytest
-from _support import check_pipeline_outputs, git_commit_all, ran_stages
+from _support import ran_stages
+from _support import RUNS
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def real_pipeline(make_pipeline, real_sample):
-    pipeline = make_pipeline("real", {"data": {"raw_dir": str(real_sample)}})
-    result = pipeline.dvc("repro")
-    ran = ran_stages(result)
-    assert sorted(ran) == sorted(["synth", "unzip", "clean", "preprocess", "train@gru-first", "train@gru-full",
-                                  "train@lstm-first", "train@lstm-full", "evaluate", "compare"]), ran
-    git_commit_all(pipeline.repo, pipeline.env, "first run")  # metrics/ are git-tracked (cache: false)
-    return pipeline
-
-
-def test_outputs_and_metrics(real_pipeline):
-    check_pipeline_outputs(real_pipeline.repo, test_rows=149, train_sizes={"first": 32, "full": 48},
-                           validation_size=16)
-    assert real_pipeline.json("metrics/metrics.json")["rnn"] == "gru"
 
 
 def test_counts_match_the_samples_known_figures(real_pipeline):
@@ -49,17 +34,23 @@ def test_second_repro_runs_nothing(real_pipeline):
     assert "didn't change, skipping" in result.stdout + result.stderr
 
 
-def test_switching_rnn_reruns_only_evaluate(real_pipeline):
+def test_every_stage_ran(real_pipeline):
+    ran = ran_stages(real_pipeline.result)
+    assert sorted(ran) == sorted(["synth", "unzip", "clean", "preprocess", *[f"train@{r}" for r in RUNS],
+                                  *[f"evaluate@{r}" for r in RUNS], "compare"]), ran
+
+
+def test_switching_rnn_reruns_only_compare(real_pipeline):
     original = real_pipeline.params()
     assert original["rnn"] == "gru"
     changed = dict(original, rnn="lstm")
     real_pipeline.set_params(changed)
     status = real_pipeline.dvc("status", "--json")
-    assert set(json.loads(status.stdout)) == {"evaluate"}, status.stdout
+    assert set(json.loads(status.stdout)) == {"compare"}, status.stdout
     real_pipeline.set_params(original)
 
     result = real_pipeline.dvc("exp", "run", "-S", "rnn=lstm")
-    assert ran_stages(result) == ["evaluate"], result.stdout
+    assert ran_stages(result) == ["compare"], result.stdout
     assert real_pipeline.params()["rnn"] == "lstm"  # the experiment is applied to the workspace
     metrics = real_pipeline.json("metrics/metrics.json")
     assert metrics["rnn"] == "lstm" and metrics["samples"] == 149
@@ -68,3 +59,4 @@ def test_switching_rnn_reruns_only_evaluate(real_pipeline):
     assert "metrics/metrics.json" in diff, diff
     assert diff["metrics/metrics.json"]["rnn"] == {"old": "gru", "new": "lstm"}
     assert "loss" in diff["metrics/metrics.json"]  # a different model: at least its test loss differs
+    assert json.loads((real_pipeline.repo / "metrics/comparison.json").read_text())["product"] == "lstm-full"

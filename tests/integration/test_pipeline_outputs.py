@@ -1,0 +1,82 @@
+"""What every finished ``dvc repro`` leaves, checked against the data it ran on: once on the
+built-in synthetic data, once on the shared real sample."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+import yaml
+from _support import RUNS
+
+from hwr.checkpoints import load_model
+from hwr.metrics import summarise
+from hwr.model import count_parameters
+from hwr.store import open_store
+
+pytestmark = pytest.mark.slow
+
+
+def _json(pipeline, path: str):
+    return json.loads((pipeline.repo / path).read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("run", RUNS)
+def test_each_model_is_trained_on_its_subset(pipeline, run):
+    rnn, subset = run.split("-")
+    summary = _json(pipeline, f"metrics/train/{run}/summary.json")
+    assert (summary["rnn"], summary["subset"]) == (rnn, subset)
+    assert summary["train_images"] == pipeline.expected["train_sizes"][subset]
+    assert summary["validation_images"] == pipeline.expected["validation_size"]
+    assert summary["best_step"] <= summary["steps"]
+    model, config = load_model(pipeline.repo / f"models/{run}/model.pt")
+    assert (config["rnn"], config["subset"]) == (rnn, subset)
+    assert count_parameters(model) == summary["parameters"] == {"gru": 6_689_822, "lstm": 8_856_606}[rnn]
+
+
+@pytest.mark.parametrize("run", RUNS)
+def test_each_evaluation_agrees_with_its_predictions(pipeline, run):
+    test_store = open_store(pipeline.repo / "data/tensors/test")
+    assert len(test_store) == pipeline.expected["test_rows"]
+    metrics = _json(pipeline, f"metrics/eval/{run}.json")
+    assert (metrics["run"], metrics["split"], metrics["samples"]) == (run, "test", len(test_store))
+    predictions = pd.read_csv(pipeline.repo / f"eval/{run}/predictions.csv", dtype=str, keep_default_na=False)
+    assert predictions["FILENAME"].tolist() == test_store.filenames
+    assert predictions["IDENTITY"].tolist() == test_store.texts
+    recomputed = summarise(predictions["IDENTITY"].tolist(), predictions["PREDICTION"].tolist())
+    for key in ("word_accuracy", "letter_accuracy", "cer"):
+        assert metrics[key] == pytest.approx(recomputed[key]), key
+    confusions = metrics["top_confusions"]
+    assert len(confusions) <= 10 and all(c["true"] != c["predicted"] and c["count"] >= 1 for c in confusions)
+    pairs = pd.read_csv(pipeline.repo / f"eval/{run}/confusion.csv", dtype=str, keep_default_na=False)
+    assert pairs.columns.tolist() == ["actual", "predicted"]
+
+
+def test_the_comparison_is_read_from_the_evaluations(pipeline):
+    table = _json(pipeline, "metrics/comparison.json")
+    assert sorted(table["runs"]) == sorted(RUNS) and table["product"] == "gru-full"
+    for run in RUNS:
+        evaluation = _json(pipeline, f"metrics/eval/{run}.json")
+        assert table["runs"][run]["test_word_accuracy"] == evaluation["word_accuracy"]
+        assert table["runs"][run]["test_cer"] == evaluation["cer"]
+    headline = _json(pipeline, "metrics/metrics.json")
+    assert headline["rnn"] == "gru" and headline["word_accuracy"] == table["runs"]["gru-full"]["test_word_accuracy"]
+    markdown = (pipeline.repo / "metrics/comparison.md").read_text()
+    header = next(line for line in markdown.splitlines() if line.startswith("|"))
+    assert all(f"{run} (ours)" in header and f"{run} (study)" in header for run in RUNS)
+
+
+def test_the_plots_dvc_yaml_draws_have_data_by_step(pipeline):
+    for plot in yaml.safe_load((pipeline.repo / "dvc.yaml").read_text())["plots"]:
+        for spec in plot.values():
+            for path in spec["y"]:
+                data = pipeline.repo / path
+                assert data.is_file(), f"plot data {path} missing"
+                if spec["x"] == "step":  # one row per evaluation: at least one per epoch
+                    assert len(data.read_text().splitlines()) >= 2, path
+
+
+def test_no_checkpoint_is_left(pipeline):
+    checkpoints = pipeline.repo / "checkpoints"
+    assert not checkpoints.exists() or not any(checkpoints.iterdir())
