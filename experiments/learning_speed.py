@@ -125,15 +125,50 @@ def run(setup: dict, train_store, val_store, images: int, every: int, device, lo
             "seconds": round(time.perf_counter() - started, 1), "device": str(device)}
 
 
+def summarise(paths: list[str], budgets: list[int]) -> str:
+    """A Markdown table of recorded runs (the --out files): one row per set-up (seeds pooled, each
+    figure given per seed), steps until validation CER < 0.5 and word accuracy at step budgets."""
+    groups: dict[str, list[dict]] = {}
+    for path in paths:
+        for line in open(path, encoding="utf-8"):
+            result = json.loads(line)
+            key = json.dumps({k: v for k, v in result["config"].items() if k != "seed" and v != BASE.get(k)})
+            groups.setdefault(key, []).append(result)
+    header = ["set-up (besides the base)", "seeds", "steps to CER < 0.5",
+              *[f"word acc. @ {b:,} steps" for b in budgets], "final CER"]
+    rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for key, results in groups.items():
+        results.sort(key=lambda r: r["config"]["seed"])
+        at = [{p["step"]: p for p in r["curve"]} for r in results]
+
+        def each(fn):
+            return " / ".join(fn(r, c) for r, c in zip(results, at))
+
+        cells = [key.strip("{}").replace('"', "") or "base", each(lambda r, c: str(r["config"]["seed"])),
+                 each(lambda r, c: "–" if r["steps_to_cer_below_half"] is None else f"{r['steps_to_cer_below_half']:,}")]
+        cells += [each(lambda r, c, b=b: f"{100 * c[b]['word_accuracy']:.1f} %" if b in c else "–") for b in budgets]
+        cells.append(each(lambda r, c: f"{r['final']['cer']:.3f}"))
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--train", required=True, help="preprocessed training store (data/tensors/train)")
-    ap.add_argument("--validation", required=True, help="preprocessed validation store")
+    ap.add_argument("--summarise", nargs="+", metavar="FILE.jsonl",
+                    help="print a Markdown table of recorded runs (--out files) and exit")
+    ap.add_argument("--budgets", default="400,800,1200,2000", help="steps at which --summarise reads word accuracy")
+    ap.add_argument("--train", help="preprocessed training store (data/tensors/train)")
+    ap.add_argument("--validation", help="preprocessed validation store")
     ap.add_argument("--images", type=int, default=10400, help="training images per set-up")
     ap.add_argument("--every", type=int, default=50, help="evaluate every N steps")
     ap.add_argument("--grid", default="default", help=f"built-in grid ({', '.join(GRIDS)}) or a JSON list of set-ups")
     ap.add_argument("--out", help="append one JSON line per set-up here")
     args = ap.parse_args()
+    if args.summarise:
+        print(summarise(args.summarise, [int(b) for b in args.budgets.split(",")]))
+        return
+    if not args.train or not args.validation:
+        ap.error("--train and --validation are required to run set-ups")
     setups = GRIDS[args.grid] if args.grid in GRIDS else json.loads(args.grid)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     train_store, val_store = open_store(args.train), open_store(args.validation)
