@@ -17,7 +17,6 @@ import ctypes
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +24,7 @@ import pandas as pd
 
 from hwr.alphabet import MAX_LABEL_LENGTH, decode
 from hwr.errors import HwrError
+from hwr.files import replace_dir, temporary_dir
 from hwr.images import HEIGHT, WIDTH
 
 IMAGES = "images.u8"
@@ -200,13 +200,12 @@ class StoreWriter:
 
     def __init__(self, path: str | Path, capacity: int | None = None):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", dir=self.path.parent))
+        self.tmp = temporary_dir(self.path)
         self.capacity = capacity
         self.count = 0  # images written
         self.rows = 0  # labels and index rows written
         self.images_path = self.tmp / IMAGES
-        self._images = os.open(self.images_path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+        self._images = os.open(self.images_path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o666)
         self._labels = open(self.tmp / _RAW_LABELS, "wb")
         self._index = open(self.tmp / INDEX, "w", newline="", encoding="utf-8")
         self._index.write(",".join(INDEX_COLUMNS) + "\n")
@@ -260,9 +259,7 @@ class StoreWriter:
         (self.tmp / _RAW_LABELS).unlink()
         (self.tmp / META).write_text(json.dumps({**(meta or {}), "count": self.count,
                                                  "shape": [self.count, HEIGHT, WIDTH]}, indent=2))
-        if self.path.exists():
-            shutil.rmtree(self.path)
-        os.replace(self.tmp, self.path)
+        replace_dir(self.tmp, self.path)
 
     def _close(self) -> None:
         if self._images is not None:
