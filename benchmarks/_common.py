@@ -72,29 +72,20 @@ def random_labels(n: int, seed: int = 0) -> list[str]:
     return out
 
 
-def rows_frame(members: list[str], seed: int = 0):
-    """The rows preprocess_split takes (FILENAME, IDENTITY, member), with random labels."""
-    import pandas as pd
-
-    return pd.DataFrame({"FILENAME": [m.rsplit("/", 1)[-1] for m in members],
-                         "IDENTITY": random_labels(len(members), seed), "member": members})
-
-
 def write_labels_csv(members: list[str], path: Path, seed: int = 0) -> Path:
     """A label CSV (FILENAME,IDENTITY) of ``members`` with random labels, as a split ships it."""
-    rows_frame(members, seed)[["FILENAME", "IDENTITY"]].to_csv(path, index=False)
+    import pandas as pd
+
+    pd.DataFrame({"FILENAME": [m.rsplit("/", 1)[-1] for m in members],
+                  "IDENTITY": random_labels(len(members), seed)}).to_csv(path, index=False)
     return path
 
 
-def build_store(zip_path: Path, members: list[str], out_dir: Path, *, jobs: int = 0, seed: int = 0):
-    """The project's store of ``members`` (hwr.preprocessing.preprocess_split), opened."""
-    from hwr.preprocessing import preprocess_split
-    from hwr.store import open_store
+def store_of(zip_path: Path, members: list[str], work: Path):
+    """The project's store of ``members`` with random labels (hwr.preprocessing.build_store), opened."""
+    from hwr.preprocessing import build_store
 
-    rows = rows_frame(members, seed)
-    # a repeated member would repeat a FILENAME: harmless for the store (rows are positional)
-    preprocess_split(str(zip_path), rows, str(out_dir), jobs=jobs, desc="store")
-    return open_store(out_dir)
+    return build_store(zip_path, write_labels_csv(members, work / "labels.csv"), work / "store", desc="store")
 
 
 # ---------------------------------------------------------------- the naive baseline

@@ -172,7 +172,7 @@ def main(argv=None) -> list[dict]:
 
         # ---- throughput
         tp_members = members[: args.n]
-        store = C.build_store(zip_path, tp_members, tmp / "store")
+        store = C.store_of(zip_path, tp_members, tmp)
         dataset = C.make_naive_dataset(zip_path, tp_members, C.random_labels(len(tp_members)))
         base = baseline_throughput(study, dataset, args.batch, device)
         proj = project_throughput(model, store, args.batch, device, dtype)
