@@ -13,7 +13,6 @@ a half-written store behind.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import shutil
@@ -140,7 +139,6 @@ class Store:
                                "re-run preprocess")
             self._index = index["FILENAME"].tolist(), index["IDENTITY"].tolist()
             del index
-            _release_freed_memory()
         return self._index
 
 
@@ -160,19 +158,6 @@ def open_store(path: str | Path) -> Store:
     if not (path / INDEX).is_file():
         raise HwrError(f"{path}: {INDEX} is missing; re-run preprocess")
     return Store(path, images, labels, meta)
-
-
-def _release_freed_memory() -> None:
-    """Hand the pages freed while parsing index.csv back to the OS (glibc's malloc_trim; elsewhere
-    nothing). Stages run with malloc tunables that never trim (stages/common.py): without this,
-    the parser's transient buffers (~0.5 GB at 420k rows) would stay resident afterwards."""
-    try:
-        libc = ctypes.CDLL(None)
-        trim = libc.malloc_trim
-    except (OSError, AttributeError):
-        return
-    trim.argtypes = [ctypes.c_size_t]
-    trim(0)
 
 
 def write_rows(fd: int, images: np.ndarray, first_row: int) -> None:
