@@ -3,8 +3,11 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# the CPU build of torch: a plain `pip install torch` on Linux pulls a multi-GB CUDA build
+# torch 2.13.0 from the package index pip is configured with: on Linux, PyPI's wheel is the CUDA build
+# (several GB). A machine without an NVIDIA GPU can take PyTorch's CPU-only wheels instead:
+#   make TORCH_INDEX=https://download.pytorch.org/whl/cpu
 TORCH ?= torch==2.13.0
+TORCH_INDEX ?=
 
 .PHONY: install repro test bench clean-venv
 
@@ -13,8 +16,9 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q "$(TORCH)"
+	$(BIN)/python -m pip install -q $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH)"
 	$(BIN)/python -m pip install -q -e ".[test]"
+	$(BIN)/python -m hwr.native  # compile the CPU kernels now rather than on first use
 	touch $@
 
 repro: install

@@ -1,5 +1,5 @@
 """Shared helpers of the benchmarks: data location, machine description, the naive baseline's
-per-sample dataset, project stores, allocators, child processes and summaries.
+per-sample dataset, project stores, child processes and summaries.
 
 Not a benchmark itself; imported by bench_train / bench_infer / bench_preprocess / bench_memory.
 """
@@ -72,29 +72,20 @@ def random_labels(n: int, seed: int = 0) -> list[str]:
     return out
 
 
-def rows_frame(members: list[str], seed: int = 0):
-    """The rows preprocess_split takes (FILENAME, IDENTITY, member), with random labels."""
-    import pandas as pd
-
-    return pd.DataFrame({"FILENAME": [m.rsplit("/", 1)[-1] for m in members],
-                         "IDENTITY": random_labels(len(members), seed), "member": members})
-
-
 def write_labels_csv(members: list[str], path: Path, seed: int = 0) -> Path:
     """A label CSV (FILENAME,IDENTITY) of ``members`` with random labels, as a split ships it."""
-    rows_frame(members, seed)[["FILENAME", "IDENTITY"]].to_csv(path, index=False)
+    import pandas as pd
+
+    pd.DataFrame({"FILENAME": [m.rsplit("/", 1)[-1] for m in members],
+                  "IDENTITY": random_labels(len(members), seed)}).to_csv(path, index=False)
     return path
 
 
-def build_store(zip_path: Path, members: list[str], out_dir: Path, *, jobs: int = 0, seed: int = 0):
-    """The project's store of ``members`` (hwr.preprocessing.preprocess_split), opened."""
-    from hwr.preprocessing import preprocess_split
-    from hwr.store import open_store
+def store_of(zip_path: Path, members: list[str], work: Path):
+    """The project's store of ``members`` with random labels (hwr.preprocessing.build_store), opened."""
+    from hwr.preprocessing import build_store
 
-    rows = rows_frame(members, seed)
-    # a repeated member would repeat a FILENAME: harmless for the store (rows are positional)
-    preprocess_split(str(zip_path), rows, str(out_dir), jobs=jobs, desc="store")
-    return open_store(out_dir)
+    return build_store(zip_path, write_labels_csv(members, work / "labels.csv"), work / "store", desc="store")
 
 
 # ---------------------------------------------------------------- the naive baseline
@@ -232,35 +223,6 @@ def matmul_gflops(threads: int = 2, n: int = 1024, repeats: int = 8, rounds: int
         torch.set_num_threads(before)
 
 
-# ---------------------------------------------------------------- allocators
-
-ALLOCATORS = {
-    "jemalloc": ["libjemalloc.so.2", "libjemalloc.so"],
-    "tcmalloc": ["libtcmalloc_minimal.so.4", "libtcmalloc.so.4", "libtcmalloc_minimal.so", "libtcmalloc.so"],
-}
-_LIB_DIRS = ["/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib", "/usr/local/lib"]
-
-
-def find_allocator(name: str) -> Path | None:
-    for directory in _LIB_DIRS:
-        for lib in ALLOCATORS[name]:
-            if (Path(directory) / lib).is_file():
-                return Path(directory) / lib
-    return None
-
-
-def loaded_allocator() -> str:
-    """Which malloc this process runs with (from its memory map)."""
-    try:
-        maps = Path("/proc/self/maps").read_text()
-    except OSError:
-        return "unknown"
-    for name in ALLOCATORS:
-        if f"lib{name}" in maps:
-            return name
-    return "glibc"
-
-
 # ---------------------------------------------------------------- children and summaries
 
 def run_child(script: Path, args: list[str], *, env_extra: dict | None = None, timeout: float = 3600) -> dict:
@@ -275,48 +237,6 @@ def run_child(script: Path, args: list[str], *, env_extra: dict | None = None, t
     if not lines:
         raise RuntimeError(f"child {script.name} printed no result:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
     return json.loads(lines[-1])
-
-
-def _stages_common():
-    """stages/common.py, where the stages' allocator set-up is defined."""
-    if str(REPO / "stages") not in sys.path:
-        sys.path.insert(0, str(REPO / "stages"))
-    import common
-
-    return common
-
-
-def allocator_runs(script: Path, args: list[str]):
-    """``script args`` in a fresh process with each installed allocator preloaded, in turn, then
-    with glibc malloc keeping freed memory (GLIBC_KEEP_MEMORY in stages/common.py).
-
-    Yields (name, result, library) for those that took effect; prints why the others are skipped."""
-    for name in ALLOCATORS:
-        lib = find_allocator(name)
-        if lib is None:
-            print(f"  {name}: skipped, library not found (apt-get install "
-                  f"{'libjemalloc2' if name == 'jemalloc' else 'libtcmalloc-minimal4'})")
-            continue
-        result = run_child(script, args, env_extra={"LD_PRELOAD": str(lib)})
-        if result.get("allocator") != name:
-            print(f"  {name}: LD_PRELOAD={lib} did not take effect (allocator seen: {result.get('allocator')}); skipped")
-            continue
-        yield name, result, lib
-    if platform.libc_ver()[0] == "glibc":  # what the stages use when neither library is installed
-        keep = _stages_common().GLIBC_KEEP_MEMORY
-        yield "glibc-keep", run_child(script, args, env_extra={"GLIBC_TUNABLES": keep}), "GLIBC_TUNABLES"
-
-
-def stage_allocator() -> tuple[str, dict]:
-    """(name, environment changes) of the allocator set-up a stage gives itself (HWR_ALLOCATOR, default
-    auto: stages/common.py's allocator_env), for run_child's env_extra."""
-    env = _stages_common().allocator_env(os.environ.get("HWR_ALLOCATOR", "auto"), dict(os.environ))
-    if env is None:
-        return "as this process (" + os.environ.get("LD_PRELOAD", "glibc") + ")", {}
-    changes = {k: v for k, v in env.items() if os.environ.get(k) != v}
-    preload = changes.get("LD_PRELOAD", "")
-    name = next((n for n, libs in ALLOCATORS.items() if any(lib in preload for lib in libs)), None)
-    return name or ("glibc-keep" if "GLIBC_TUNABLES" in changes else "glibc"), changes
 
 
 def write_summary(path: str | None, rows: list[dict]) -> None:

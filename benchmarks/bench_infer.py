@@ -12,9 +12,7 @@ Throughput (batch 256, the evaluate stage's batch size; the first batch is an un
   ``DataLoader(num_workers=0)``, greedy CTC decoding;
 * project: images preprocessed once into the uint8 store (not timed; see bench_preprocess.py), then
   ``hwr.inference.recognise`` with the model in channels_last and the precision
-  ``resolve_precision('auto', device)`` picks; then again in fresh processes with glibc malloc and
-  with each installed allocator preloaded (tcmalloc / jemalloc), as the evaluate and compare stages
-  run when one is installed.
+  ``resolve_precision('auto', device)`` picks.
 
 Latency per image (median over --latency-n image files, model loaded once, a few warm-up images):
 * project: the ``hwr predict`` path: read the file -> ``hwr.images.to_model_input`` -> model (as
@@ -27,7 +25,6 @@ Latency per image (median over --latency-n image files, model loaded once, a few
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -82,18 +79,6 @@ def project_throughput(model, store, batch: int, device, dtype) -> float:
     return len(texts) / (time.perf_counter() - started)
 
 
-def _child(args) -> None:
-    """Project throughput in a fresh process (run with each allocator preloaded by the parent)."""
-    from hwr.store import open_store
-
-    device = pick_device(Dist())
-    configure_threads(Dist())
-    torch.manual_seed(0)
-    model = CRNN(args.rnn).to(device).to(memory_format=torch.channels_last).eval()
-    rate = project_throughput(model, open_store(args.store), args.batch, device, resolve_precision("auto", device))
-    print(json.dumps({"images_per_s": rate, "allocator": C.loaded_allocator()}))
-
-
 def predict_latency(model, files: list[Path], resize: str, device, dtype, warmup: int) -> float:
     """Median seconds per image of the ``hwr predict`` path (file -> to_model_input -> recognise)."""
     times = []
@@ -138,12 +123,8 @@ def main(argv=None) -> list[dict]:
     ap.add_argument("--rnn", choices=["gru", "lstm"], default="gru")
     ap.add_argument("--quick", action="store_true", help="small sizes: a smoke run, not a measurement")
     ap.add_argument("--summary", help=argparse.SUPPRESS)
-    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--store", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     args.batch = args.batch or (32 if args.quick else 256)
-    if args.child:
-        return _child(args)
     args.n = max(args.n or (96 if args.quick else 2048), 2 * args.batch)
     args.latency_n = args.latency_n or (10 if args.quick else 200)
     warmup = 3
@@ -172,7 +153,7 @@ def main(argv=None) -> list[dict]:
 
         # ---- throughput
         tp_members = members[: args.n]
-        store = C.build_store(zip_path, tp_members, tmp / "store")
+        store = C.store_of(zip_path, tp_members, tmp)
         dataset = C.make_naive_dataset(zip_path, tp_members, C.random_labels(len(tp_members)))
         base = baseline_throughput(study, dataset, args.batch, device)
         proj = project_throughput(model, store, args.batch, device, dtype)
@@ -180,17 +161,6 @@ def main(argv=None) -> list[dict]:
         print(f"\nthroughput, batch {args.batch}: baseline {base:8.2f} img/s   project {proj:8.2f} img/s   {r:.2f}x")
         rows.append({"bench": "infer", "what": f"{args.rnn} inference img/s (batch {args.batch})", "baseline": base,
                      "project": proj, "unit": "img/s", "ratio": r})
-
-        # ---- allocators: the evaluate and compare stages preload tcmalloc / jemalloc when installed
-        print("allocators (project throughput, each in a fresh process; ratio vs the baseline above):")
-        child_args = ["--child", "--store", str(tmp / "store"), "--rnn", args.rnn, "--batch", str(args.batch)]
-        glibc = C.run_child(Path(__file__), child_args)
-        print(f"  glibc malloc: {glibc['images_per_s']:8.2f} img/s  ({C.ratio(glibc['images_per_s'], base):.2f}x)")
-        for name, res, lib in C.allocator_runs(Path(__file__), child_args):
-            r = C.ratio(res["images_per_s"], base)
-            print(f"  {name:8}: {res['images_per_s']:8.2f} img/s  ({r:.2f}x the baseline)  [{lib}]", flush=True)
-            rows.append({"bench": "infer", "what": f"{args.rnn} inference img/s (batch {args.batch}), {name}",
-                         "baseline": base, "project": res["images_per_s"], "unit": "img/s", "ratio": r})
 
         # ---- latency: image files on disk, as `hwr predict` reads them
         files = []

@@ -1,7 +1,8 @@
 """Training throughput (images/s) of the study's CRNN, GRU and LSTM: naive baseline vs the project's path.
 
     python benchmarks/bench_train.py [--pairs 3] [--steps 10] [--warmup 2] [--batch 128] [--rnn gru lstm]
-                                     [--quick] [--alloc-rnn gru|all|none] [--data PATH]
+                                     [--quick] [--data PATH]
+    python benchmarks/bench_train.py --variant NAME:VAR=VALUE[,...] --variant ... [--batch 16] [--pairs 3] ...
 
 Both paths run in the same run on the same real JPEGs (../shared/data/real-unlabeled/train_v2.zip,
 or --data), with random labels of realistic length (3-12 symbols); warm-up steps are excluded;
@@ -11,22 +12,24 @@ the time includes getting each batch (data loading is part of training throughpu
   own GRU/LSTM), fp32, eager, default (NCHW) memory layout, fed by a per-sample
   torch Dataset that reads the JPEG from the zip, decodes and normalises in ``__getitem__`` (PIL ->
   grayscale -> crop/pad to 64x256 -> float tensor), ``DataLoader(num_workers=0)``, torch's default
-  thread count, glibc malloc's defaults;
+  thread count;
 * project: the images preprocessed once into the uint8 memmap store (hwr.preprocessing.preprocess_split,
   not timed here: see bench_preprocess.py), batches gathered by index arrays, the precision
   ``hwr.runtime.resolve_precision('auto', device)`` picks, channels_last, threads from
-  ``hwr.runtime.configure_threads``: the inner loop of hwr.training.train, in a fresh process with
-  the allocator set-up the train stage gives itself (HWR_ALLOCATOR=auto: tcmalloc or jemalloc when
-  installed, else glibc keeping freed memory; stages/common.py).
+  ``hwr.runtime.configure_threads``: hwr.training's Trainer step, as the train stage runs it, in a
+  fresh process.
 
 Pairs: on a shared machine both figures drift by 10-15 % between minutes, so each model is measured
 as --pairs (project, baseline, project) triples, back to back, and judged by the median of the pairs'
 ratios. The project is measured on both sides of its baseline (its figure: both runs' images over their
 time), so that drift over the minute or two of a pair weighs on both figures alike.
 
-Allocators: the project path is re-run in fresh processes with glibc malloc, and with jemalloc /
-tcmalloc through LD_PRELOAD when their libraries are installed (``apt-get install libjemalloc2
-libtcmalloc-minimal4``); absent ones are skipped with a note.
+Variants (``--variant``, two or more): instead of the baseline, the project path alone in a fresh
+process under each variant's environment variables, --pairs rounds, each round in a rotated order
+(A B, B A, A B) so that drift weighs on every variant alike; each variant is judged by the median of
+its ratios to the first within a round. E.g. the compiled kernels against torch's operations:
+``--variant kernels:HWR_NATIVE=1 --variant torch:HWR_NATIVE=0``; an allocator:
+``--variant glibc: --variant tcmalloc:LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4``.
 
 Compute limit: this machine's matmul GFLOP/s (2 threads; in bf16 when the project path trains in
 bf16, else fp32) / the GFLOP of one training image (forward + backward; _common.train_gflop_per_image:
@@ -119,7 +122,7 @@ def project_rate(rnn: str, store, batch: int, warmup: int, steps: int, seed: int
     loss.item()
     seconds = _clock(device) - started
     return {"images_per_s": steps * batch / seconds, "seconds": seconds, "threads": threads,
-            "precision": precision_name(dtype), "layout": "channels_last", "allocator": C.loaded_allocator()}
+            "precision": precision_name(dtype), "layout": "channels_last"}
 
 
 def _child(args) -> None:
@@ -127,6 +130,55 @@ def _child(args) -> None:
 
     result = project_rate(args.rnn[0], open_store(args.store), args.batch, args.warmup, args.steps)
     print(json.dumps(result))
+
+
+def parse_variant(text: str) -> tuple[str, dict]:
+    """``NAME:VAR=VALUE,VAR=VALUE`` (``NAME:`` = the environment as it is) -> (NAME, {VAR: VALUE})."""
+    name, _, settings = text.partition(":")
+    env = dict(item.split("=", 1) for item in settings.split(",") if item)
+    if not name or any(not key for key in env):
+        raise argparse.ArgumentTypeError(f"--variant {text!r}: expected NAME:VAR=VALUE[,VAR=VALUE...]")
+    return name, env
+
+
+def variant_runs(rnn: str, variants: list[tuple[str, dict]], child_args: list[str], rounds: int) -> dict:
+    """The project path in a fresh process per variant, ``rounds`` times, each round in a rotated
+    order (A B, B A, A B, ...), so that the machine's drift weighs on every variant alike.
+    Returns {name: [images/s per round]}; ratios are taken within a round."""
+    rates = {name: [] for name, _ in variants}
+    for round_ in range(rounds):
+        shift = round_ % len(variants)
+        for name, env in variants[shift:] + variants[:shift]:
+            rates[name].append(C.run_child(Path(__file__), child_args, env_extra=env)["images_per_s"])
+        print(f"{rnn:6} {round_ + 1:5} " + " ".join(f"{rates[name][-1]:12.2f}" for name, _ in variants)
+              + "".join(f" {rates[name][-1] / rates[variants[0][0]][-1]:11.2f}x" for name, _ in variants[1:]),
+              flush=True)
+    return rates
+
+
+def compare_variants(args, store_dir: Path) -> list[dict]:
+    variants = args.variant
+    print("\nproject path only, each run in a fresh process; variants: "
+          + "; ".join(f"{name} ({', '.join(f'{k}={v}' for k, v in env.items()) or 'environment as it is'})"
+                      for name, env in variants))
+    print(f"{'model':6} {'round':>5} " + " ".join(f"{name[:12]:>12}" for name, _ in variants)
+          + "".join(f" {('/' + variants[0][0])[:12]:>12}" for _ in variants[1:]))
+    rows = []
+    for rnn in args.rnn:
+        child_args = ["--child", "--store", str(store_dir), "--rnn", rnn, "--batch", str(args.batch),
+                      "--steps", str(args.steps), "--warmup", str(args.warmup)]
+        rates = variant_runs(rnn, variants, child_args, args.pairs)
+        reference = rates[variants[0][0]]
+        for name, _ in variants[1:]:
+            ratios = [b / a for a, b in zip(reference, rates[name])]
+            print(f"{rnn:6} median: {name} {statistics.median(rates[name]):.2f} img/s vs {variants[0][0]} "
+                  f"{statistics.median(reference):.2f}: {statistics.median(ratios):.2f}x "
+                  f"(rounds {min(ratios):.2f}-{max(ratios):.2f}x)", flush=True)
+            rows.append({"bench": "train", "what": f"{rnn} train img/s (batch {args.batch}), {name} vs {variants[0][0]}",
+                         "baseline": statistics.median(reference), "project": statistics.median(rates[name]),
+                         "unit": "img/s", "ratio": statistics.median(ratios),
+                         "note": f"rounds {min(ratios):.2f}-{max(ratios):.2f}x"})
+    return rows
 
 
 def main(argv=None) -> list[dict]:
@@ -138,8 +190,10 @@ def main(argv=None) -> list[dict]:
     ap.add_argument("--warmup", type=int, help="untimed warm-up steps (default 2; --quick 1)")
     ap.add_argument("--batch", type=int, help="batch size (default 128, the study's; --quick 16)")
     ap.add_argument("--rnn", nargs="+", choices=["gru", "lstm"], default=["gru", "lstm"])
-    ap.add_argument("--alloc-rnn", default="gru", choices=["gru", "lstm", "all", "none"],
-                    help="which models to re-measure with each allocator (default gru)")
+    ap.add_argument("--variant", action="append", type=parse_variant, metavar="NAME:VAR=VALUE[,...]",
+                    help="instead of the baseline comparison: the project path under each variant's environment "
+                    "(give two or more), --pairs rounds in rotated order, e.g. --variant kernels:HWR_NATIVE=1 "
+                    "--variant torch:HWR_NATIVE=0")
     ap.add_argument("--quick", action="store_true", help="small sizes: a smoke run, not a measurement")
     ap.add_argument("--summary", help=argparse.SUPPRESS)
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -151,6 +205,8 @@ def main(argv=None) -> list[dict]:
     args.pairs = args.pairs or (1 if args.quick else 3)
     if args.child:
         return _child(args)
+    if args.variant is not None and len(args.variant) < 2:
+        ap.error("--variant: give two or more, the first is the reference")
 
     zip_path = C.find_zip(args.data)
     C.print_header("bench_train: training images/s, naive baseline vs project path")
@@ -162,8 +218,12 @@ def main(argv=None) -> list[dict]:
     rows = []
     with tempfile.TemporaryDirectory(prefix="hwr-bench-train-") as tmp:
         t = time.perf_counter()
-        store = C.build_store(zip_path, members, Path(tmp) / "store")
+        C.store_of(zip_path, members, Path(tmp))  # the children open it
         print(f"store built once in {time.perf_counter() - t:.1f} s (one-off preprocessing, not in the figures)")
+        if args.variant:
+            rows = compare_variants(args, Path(tmp) / "store")
+            C.write_summary(args.summary, rows)
+            return rows
         dataset = C.make_naive_dataset(zip_path, members, labels)
         device = pick_device(Dist())
         matmul_dtype = resolve_precision("auto", device)  # None (fp32) or bf16 on CPU
@@ -179,18 +239,15 @@ def main(argv=None) -> list[dict]:
             gflops_read.append(C.matmul_gflops(threads=2, dtype=matmul_dtype))
             return gflops_read[-1] / gflop_per_image[rnn]
 
-        stage_name, stage_env = C.stage_allocator()
-
         def project_args(rnn: str) -> list[str]:  # this script as a child: the project path on the store
             return ["--child", "--store", str(Path(tmp) / "store"), "--rnn", rnn, "--batch", str(args.batch),
                     "--steps", str(args.steps), "--warmup", str(args.warmup)]
 
         def project_run(rnn: str) -> tuple[dict, float | None]:
             limit = limit_now(rnn)  # read right before the run it is compared with
-            return C.run_child(Path(__file__), project_args(rnn), env_extra=stage_env), limit
+            return C.run_child(Path(__file__), project_args(rnn)), limit
 
-        print(f"\nproject path in a fresh process with the train stage's allocator set-up: {stage_name}; "
-              "each pair is project, baseline, project")
+        print("\nproject path in a fresh process; each pair is project, baseline, project")
         print(f"{'model':6} {'pair':>4} {'baseline img/s':>15} {'project img/s (1st/2nd)':>24} {'ratio':>7}"
               + (f" {'limit img/s':>12} {'of limit':>9}" if with_limit else ""))
         results, shares = {}, {}
@@ -217,28 +274,11 @@ def main(argv=None) -> list[dict]:
             results[rnn] = proj_med
             print(f"{rnn:6} {'med':>4} {base_med:15.2f} {proj_med:8.2f} {'':15} {ratio_med:6.2f}x"
                   + (f" {'':12} {statistics.median(shares[rnn]):8.0f}%" if with_limit else "")
-                  + f"   project: {second['precision']}, {second['layout']}, {second['threads']} threads, "
-                  f"{stage_name} (baseline: fp32, default layout, {base['threads']} threads, glibc)", flush=True)
+                  + f"   project: {second['precision']}, {second['layout']}, {second['threads']} threads "
+                  f"(baseline: fp32, default layout, {base['threads']} threads)", flush=True)
             rows.append({"bench": "train", "what": f"{rnn} train img/s (batch {args.batch}), median of {args.pairs}",
                          "baseline": base_med, "project": proj_med, "unit": "img/s", "ratio": ratio_med,
-                         "note": f"ratios {min(ratios):.2f}-{max(ratios):.2f}x; {stage_name}"})
-
-        if args.alloc_rnn in ("all", "none"):
-            alloc_rnns = args.rnn if args.alloc_rnn == "all" else []
-        else:
-            alloc_rnns = [args.alloc_rnn] if args.alloc_rnn in args.rnn else args.rnn[:1]
-        if alloc_rnns:
-            print("\nallocators (project path, each in a fresh process; ratio vs glibc malloc in a fresh process):")
-        for rnn in alloc_rnns:
-            child_args = project_args(rnn)
-            glibc = C.run_child(Path(__file__), child_args)
-            print(f"  {rnn} glibc malloc: {glibc['images_per_s']:8.2f} img/s", flush=True)
-            for name, res, lib in C.allocator_runs(Path(__file__), child_args):
-                r = C.ratio(res["images_per_s"], glibc["images_per_s"])
-                print(f"  {rnn} {name:8}: {res['images_per_s']:8.2f} img/s  ({r:.2f}x glibc)  [{lib}]", flush=True)
-                rows.append({"bench": "train", "what": f"{rnn} train img/s, {name} vs glibc",
-                             "baseline": glibc["images_per_s"], "project": res["images_per_s"], "unit": "img/s",
-                             "ratio": r})
+                         "note": f"ratios {min(ratios):.2f}-{max(ratios):.2f}x"})
 
         if not with_limit:
             print(f"\ncompute limit: a 2-thread CPU figure, not computed when training on {device}")

@@ -6,7 +6,7 @@
 are not measurements. Without it: the full sizes (about 15 minutes on 2 cores; bench_memory
 builds a ~1.5 GB zip and a 6.9 GB store under /tmp and deletes them).
 
-Each benchmark runs in its own process (threads, allocator and peak memory are per process) and
+Each benchmark runs in its own process (threads and peak memory are per process) and
 prints its own details; the table at the end collects the headline figures. Real images: the
 shared ../shared/data/real-unlabeled/train_v2.zip beside the checkout, or --data.
 The synthetic-data generator has its own benchmark: benchmarks/bench_synth.py.

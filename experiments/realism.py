@@ -28,22 +28,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hwr.dataset import index_split
 from hwr.evaluation import evaluate_model
-from hwr.labels import clean_labels
 from hwr.params import TrainParams
-from hwr.preprocessing import preprocess_split
+from hwr.preprocessing import build_store
 from hwr.store import StoreWriter, open_store
 from hwr.training import Plan, train
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real-sample"
 
 
-def build_store(raw: Path, split: str, out: Path, resize: str):
-    rows, _ = index_split(raw / f"{split}_v2.zip", raw / f"written_name_{split}_v2.csv")
-    rows, _ = clean_labels(rows)
-    preprocess_split(str(raw / f"{split}_v2.zip"), rows, out, resize=resize, jobs=0, desc=f"{raw.name} {split}")
-    return open_store(out)
+def split_store(raw: Path, split: str, out: Path, resize: str):
+    return build_store(raw / f"{split}_v2.zip", raw / f"written_name_{split}_v2.csv", out, resize=resize,
+                       desc=f"{raw.name} {split}")
 
 
 def concat(stores_with_repeats, out: Path):
@@ -82,15 +78,15 @@ def main() -> None:
         sys.exit(f"error: real labelled data not found at {real}; pass --real DIR")
     work = Path(args.work or tempfile.mkdtemp(prefix="hwr-realism-"))
     stores = work / "stores"
-    real_train = build_store(real, "train", stores / "real-train", args.resize)
-    real_val = build_store(real, "validation", stores / "real-validation", args.resize)
-    real_test = build_store(real, "test", stores / "real-test", args.resize)
+    real_train = split_store(real, "train", stores / "real-train", args.resize)
+    real_val = split_store(real, "validation", stores / "real-validation", args.resize)
+    real_test = split_store(real, "test", stores / "real-test", args.resize)
     synth_dir = work / "synth"
     if not (synth_dir / "train_v2.zip").is_file():
         from hwr.synth import generate_dataset  # only when generating: the renderer's assets
 
         generate_dataset(synth_dir, {"train": args.synth}, seed=1, progress=True)
-    synth_train = build_store(synth_dir, "train", stores / "synth-train", args.resize)
+    synth_train = split_store(synth_dir, "train", stores / "synth-train", args.resize)
     repeat = max(1, round(len(synth_train) / (2 * len(real_train))))  # real ≈ 1/3 of the mix
     sources = {
         "synthetic": lambda: synth_train,

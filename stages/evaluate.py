@@ -32,4 +32,4 @@ def main(params, rnn, subset):
 if __name__ == "__main__":
     if len(sys.argv) != 3:
         sys.exit("usage: python stages/evaluate.py RNN SUBSET   (e.g. gru full)")
-    run(main, sys.argv[1], sys.argv[2], fast_allocator=True)
+    run(main, sys.argv[1], sys.argv[2])

@@ -39,4 +39,4 @@ def main(params, rnn, subset):
 if __name__ == "__main__":
     if len(sys.argv) != 3:
         sys.exit("usage: python stages/train.py RNN SUBSET   (e.g. gru first)")
-    run(main, sys.argv[1], sys.argv[2], fast_allocator=True)
+    run(main, sys.argv[1], sys.argv[2])

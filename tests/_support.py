@@ -18,11 +18,12 @@ import numpy as np
 import yaml
 from PIL import Image, ImageDraw
 
+from hwr.params import SPLITS  # noqa: F401  (re-exported for the tests)
+from hwr.report import RUNS  # noqa: F401
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_SAMPLE = REPO_ROOT.parent / "shared" / "data" / "real-sample"
 SHARED_SKIP = "../shared/data/real-sample not found: real-data tests need the shared sample beside the checkout"
-SPLITS = ("train", "validation", "test")
-RUNS = ("gru-first", "gru-full", "lstm-first", "lstm-full")
 
 # Tiny pipeline params: every stage runs in seconds on one CPU core.
 TINY_PARAMS = {

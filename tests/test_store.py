@@ -1,5 +1,4 @@
 import json
-import platform
 from pathlib import Path
 
 import numpy as np
@@ -243,36 +242,3 @@ def test_truncated_image_file_is_reported(tmp_path):
         f.truncate(64 * 256 * 2)
     with pytest.raises(HwrError, match="shorter than 3 images; re-run preprocess"):
         open_store(tmp_path / "s")
-
-
-TRIM_CHILD = """
-import numpy
-from hwr.store import _release_freed_memory
-def rss_mb():
-    return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmRSS")) // 1024
-block = numpy.ones(200 * 2**20 // 8)
-keep = numpy.ones(1024)  # allocated after the block: the block's pages are not at the heap's top
-del block
-before = rss_mb()
-_release_freed_memory()
-print(before, rss_mb())
-"""
-
-
-@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc_trim and its tunables are glibc's")
-def test_open_store_hands_freed_pages_back_under_the_stages_malloc_tunables():
-    """Stages run with glibc tunables that never trim (stages/common.py); open_store's parser garbage
-    must not stay resident through training, so the store trims what was freed."""
-    import os
-    import subprocess
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "stages"))
-    from common import GLIBC_KEEP_MEMORY
-
-    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
-    env["GLIBC_TUNABLES"] = GLIBC_KEEP_MEMORY
-    out = subprocess.run([sys.executable, "-c", TRIM_CHILD], env=env, capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    before, after = map(int, out.stdout.split())
-    assert before - after > 150, f"RSS {before} MB before trimming, {after} MB after"

@@ -6,28 +6,20 @@ alphabet); it loads with ``weights_only=True``, so opening a model file never ru
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
 from hwr.alphabet import ALPHABET
 from hwr.errors import HwrError
+from hwr.files import atomic_file
 from hwr.model import CRNN
 
 
 def atomic_save(obj, path: str | Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """``torch.save`` through :func:`hwr.files.atomic_file`."""
+    with atomic_file(path, "wb") as f:
+        torch.save(obj, f)
 
 
 def save_model(path: str | Path, model: torch.nn.Module, config: dict) -> None:

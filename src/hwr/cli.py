@@ -12,7 +12,7 @@ import logging
 import sys
 from pathlib import Path
 
-from hwr.errors import HwrError
+from hwr.errors import HwrError, exit_codes
 
 
 def _predict(args) -> None:
@@ -70,6 +70,8 @@ def _synth(args) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from hwr.params import DEFAULT_SYNTH_SIZES
+
     parser = argparse.ArgumentParser(prog="hwr", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -84,9 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("synth", help="generate a synthetic dataset in the Kaggle layout")
     s.add_argument("out_dir", nargs="?", help="output folder for <split>_v2.zip and written_name_<split>_v2.csv")
-    s.add_argument("--train", type=int, default=16000)
-    s.add_argument("--validation", type=int, default=1000)
-    s.add_argument("--test", type=int, default=1000)
+    s.add_argument("--train", type=int, default=DEFAULT_SYNTH_SIZES["train"])
+    s.add_argument("--validation", type=int, default=DEFAULT_SYNTH_SIZES["validation"])
+    s.add_argument("--test", type=int, default=DEFAULT_SYNTH_SIZES["test"])
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
     s.add_argument("--preview", metavar="FILE.png", help="write a contact sheet of samples instead")
@@ -98,13 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
-    try:
+    with exit_codes():
         args.func(args)
-    except HwrError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -1,26 +1,75 @@
-"""Atomic file writes: a reader (or a crash) never sees a half-written output."""
+"""Atomic outputs: a reader (or a crash) never sees a half-written file or folder.
+
+Everything hwr writes goes through here: a temporary name beside the target, renamed over it when
+complete (``os.replace``, atomic on one file system), removed if the writing fails. Files and
+folders get the permissions of the user's umask, as any other tool's would (0644 / 0755 by
+default), not the private 0600 / 0700 of ``tempfile.mkstemp`` / ``mkdtemp``.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import tempfile
+import shutil
+import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def _temporary_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+
+
+@contextlib.contextmanager
+def atomic_file(path: str | Path, mode: str = "w"):
+    """``with atomic_file(path, "wb") as f:`` writes ``f`` under a temporary name and renames it to
+    ``path`` when the block ends without an error (it is removed otherwise). Text modes write UTF-8
+    with ``\\n`` line endings."""
+    if mode not in ("w", "wb"):
+        raise ValueError(f"atomic_file writes a new file: mode 'w' or 'wb', not {mode!r}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temporary_name(path)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # 0666 less the umask
+    try:
+        text = {"encoding": "utf-8", "newline": "\n"} if mode == "w" else {}
+        with os.fdopen(fd, mode, **text) as f:
+            yield f
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def temporary_dir(path: str | Path) -> Path:
+    """A new empty folder beside ``path`` (0777 less the umask), to fill and then :func:`replace_dir`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temporary_name(path)
+    tmp.mkdir()
+    return tmp
+
+
+def replace_dir(tmp: str | Path, path: str | Path) -> None:
+    """Puts the folder ``tmp`` (from :func:`temporary_dir`) in the place of ``path``, replacing
+    any folder there."""
+    path = Path(path)
+    old = None
+    if path.exists():  # moved aside first: ``path`` is missing only between two renames
+        old = _temporary_name(path)
+        os.replace(path, old)
+    os.replace(tmp, path)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def write_text(path: str | Path, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path, "w") as f:
+        f.write(text)
 
 
 def write_json(path: str | Path, obj) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from hwr.alphabet import unknown_characters
+from hwr.alphabet import MAX_LABEL_LENGTH, unknown_characters
 from hwr.errors import HwrError
 
 REQUIRED_COLUMNS = ("FILENAME", "IDENTITY")
@@ -71,7 +71,7 @@ def clean_labels(
     uppercase: bool = True,
     drop_labels=("UNREADABLE",),
     empty_policy: str = "drop",
-    max_length: int = 24,
+    max_length: int = MAX_LABEL_LENGTH,
 ) -> tuple[pd.DataFrame, CleanReport]:
     """Apply the study's rules (and ours) and count each dropped row under one reason.
 

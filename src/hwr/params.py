@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from hwr.alphabet import MAX_LABEL_LENGTH
 from hwr.errors import HwrError
 
 RNN_CHOICES = ("gru", "lstm")
@@ -22,6 +23,9 @@ RESIZE_CHOICES = ("crop", "fit")
 EMPTY_POLICIES = ("drop", "keep")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SCHEDULES = ("constant", "onecycle")
+# the synthetic dataset's defaults: the synth stage's and `hwr synth`'s
+DEFAULT_SYNTH_SIZES = {"train": 16000, "validation": 1000, "test": 1000}
+DEFAULT_STYLE_MIX = {"hershey": 0.7, "ttf": 0.3}
 
 
 @dataclass(frozen=True)
@@ -35,8 +39,8 @@ class DataParams:
 class SynthParams:
     out_dir: str = "data/synth"
     seed: int = 0
-    sizes: dict = field(default_factory=lambda: {"train": 16000, "validation": 1000, "test": 1000})
-    style_mix: dict = field(default_factory=lambda: {"hershey": 0.7, "ttf": 0.3})
+    sizes: dict = field(default_factory=lambda: dict(DEFAULT_SYNTH_SIZES))
+    style_mix: dict = field(default_factory=lambda: dict(DEFAULT_STYLE_MIX))
     jobs: int = 0
 
 
@@ -45,7 +49,7 @@ class CleanParams:
     uppercase: bool = True
     drop_labels: tuple = ("UNREADABLE",)
     empty_policy: str = "drop"
-    max_length: int = 24
+    max_length: int = MAX_LABEL_LENGTH
 
 
 @dataclass(frozen=True)
@@ -147,8 +151,8 @@ def _validate(p: Params) -> None:
     _check_int("synth.jobs", p.synth.jobs, 0)
     _check_choice("clean.empty_policy", p.clean.empty_policy, EMPTY_POLICIES)
     _check_int("clean.max_length", p.clean.max_length, 1)
-    if p.clean.max_length > 24:
-        _fail("clean.max_length", p.clean.max_length, "the model's labels hold at most 24 characters")
+    if p.clean.max_length > MAX_LABEL_LENGTH:
+        _fail("clean.max_length", p.clean.max_length, f"the model's labels hold at most {MAX_LABEL_LENGTH} characters")
     _check_choice("preprocess.resize", p.preprocess.resize, RESIZE_CHOICES)
     _check_int("preprocess.jobs", p.preprocess.jobs, 0)
     t = p.train

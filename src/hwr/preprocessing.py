@@ -18,8 +18,10 @@ from tqdm import tqdm
 from hwr import workers
 from hwr.alphabet import encode_many
 from hwr.archive import read_entry
+from hwr.dataset import index_split
 from hwr.images import HEIGHT, WIDTH, UndecodableImage, to_model_input
-from hwr.store import StoreWriter, write_rows
+from hwr.labels import clean_labels
+from hwr.store import Store, StoreWriter, open_store, write_rows
 
 log = logging.getLogger(__name__)
 CHUNK = 256  # images per task sent to a worker
@@ -155,3 +157,13 @@ def preprocess_split(
         log.warning("%s: skipped %s: undecodable image (%s)", zip_path, item["file"], item["reason"])
     return {"rows": n_rows, "written": written, "skipped_undecodable": n_skipped,
             "skipped_examples": [s["file"] for s in skipped[:10]]}
+
+
+def build_store(zip_path: str | Path, csv_path: str | Path, out_dir: str | Path, *, resize: str = "crop",
+                jobs: int = 0, desc: str = "preprocess") -> Store:
+    """One split in the Kaggle layout (its zip and label CSV) as the unzip, clean (default rules)
+    and preprocess stages make it, in one call, opened: for benchmarks and experiments."""
+    rows, _ = index_split(Path(zip_path), Path(csv_path))
+    rows, _ = clean_labels(rows)
+    preprocess_split(str(zip_path), rows, str(out_dir), resize=resize, jobs=jobs, desc=desc)
+    return open_store(out_dir)

@@ -13,11 +13,9 @@ a half-written store behind.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +23,7 @@ import pandas as pd
 
 from hwr.alphabet import MAX_LABEL_LENGTH, decode
 from hwr.errors import HwrError
+from hwr.files import replace_dir, temporary_dir
 from hwr.images import HEIGHT, WIDTH
 
 IMAGES = "images.u8"
@@ -140,7 +139,6 @@ class Store:
                                "re-run preprocess")
             self._index = index["FILENAME"].tolist(), index["IDENTITY"].tolist()
             del index
-            _release_freed_memory()
         return self._index
 
 
@@ -160,19 +158,6 @@ def open_store(path: str | Path) -> Store:
     if not (path / INDEX).is_file():
         raise HwrError(f"{path}: {INDEX} is missing; re-run preprocess")
     return Store(path, images, labels, meta)
-
-
-def _release_freed_memory() -> None:
-    """Hand the pages freed while parsing index.csv back to the OS (glibc's malloc_trim; elsewhere
-    nothing). Stages run with malloc tunables that never trim (stages/common.py): without this,
-    the parser's transient buffers (~0.5 GB at 420k rows) would stay resident afterwards."""
-    try:
-        libc = ctypes.CDLL(None)
-        trim = libc.malloc_trim
-    except (OSError, AttributeError):
-        return
-    trim.argtypes = [ctypes.c_size_t]
-    trim(0)
 
 
 def write_rows(fd: int, images: np.ndarray, first_row: int) -> None:
@@ -200,13 +185,12 @@ class StoreWriter:
 
     def __init__(self, path: str | Path, capacity: int | None = None):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", dir=self.path.parent))
+        self.tmp = temporary_dir(self.path)
         self.capacity = capacity
         self.count = 0  # images written
         self.rows = 0  # labels and index rows written
         self.images_path = self.tmp / IMAGES
-        self._images = os.open(self.images_path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+        self._images = os.open(self.images_path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o666)
         self._labels = open(self.tmp / _RAW_LABELS, "wb")
         self._index = open(self.tmp / INDEX, "w", newline="", encoding="utf-8")
         self._index.write(",".join(INDEX_COLUMNS) + "\n")
@@ -260,9 +244,7 @@ class StoreWriter:
         (self.tmp / _RAW_LABELS).unlink()
         (self.tmp / META).write_text(json.dumps({**(meta or {}), "count": self.count,
                                                  "shape": [self.count, HEIGHT, WIDTH]}, indent=2))
-        if self.path.exists():
-            shutil.rmtree(self.path)
-        os.replace(self.tmp, self.path)
+        replace_dir(self.tmp, self.path)
 
     def _close(self) -> None:
         if self._images is not None:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 from PIL import Image, ImageDraw
 
+from ..files import atomic_file
 from . import degrade, fonts, sample
 
 
@@ -32,6 +31,5 @@ def render_preview(path, n: int = 48, seed: int = 0, columns: int = 4, style_mix
             sheet.paste(im, (x, y))
             dr.text((x, y + im.height + 3), text, font=font, fill=(160, 0, 0))
         y += h
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(path, format="PNG")
+    with atomic_file(path, "wb") as f:
+        sheet.save(f, format="PNG")

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from ..params import DEFAULT_STYLE_MIX
 from . import degrade, layout
 
 STYLES = ("hershey", "ttf")
-DEFAULT_STYLE_MIX = {"hershey": 0.7, "ttf": 0.3}
 
 
 def validate_style_mix(style_mix: dict | None) -> tuple[float, ...]:

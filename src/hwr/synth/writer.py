@@ -2,8 +2,8 @@
 
 Every image has its own RNG seeded from (seed, split, index), so the bytes do not depend on the
 number of worker processes or on chunking; the pool returns results in order (imap) and the
-parent alone writes the zip with fixed entry metadata. Files are written to temporary names in
-the output folder and moved into place with os.replace, so a reader never sees half a file.
+parent alone writes the zip with fixed entry metadata. Files are written atomically
+(``hwr.files``), so a reader never sees half a file.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import tempfile
 import zipfile
 from collections import Counter
 from pathlib import Path
@@ -19,11 +18,12 @@ from pathlib import Path
 import numpy as np
 
 from .. import workers
+from ..files import atomic_file
+from ..params import SPLITS
 from . import degrade, names, sample
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("train", "validation", "test")
 SPLIT_ID = {s: i for i, s in enumerate(SPLITS)}
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 _SEQ_TAG = 0x5E1  # keeps these streams apart from other users of SeedSequence([seed, ...])
@@ -90,22 +90,15 @@ def generate(out_dir, sizes, seed=0, jobs=None, style_mix=None, progress=False) 
     return stats
 
 
-def _tmp(out: Path, name: str):
-    fd, path = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=out)
-    os.chmod(path, 0o644)  # mkstemp makes 0600 files; these are ordinary data files
-    return os.fdopen(fd, "wb"), path
-
-
 def _write_split(out: Path, split: str, n: int, results, bar) -> dict:
     prefix = split.upper()
     folder = f"{split}_v2/{split}/"
-    zname, cname = f"{split}_v2.zip", f"written_name_{split}_v2.csv"
     layouts, styles = Counter(), Counter()
     rows = ["FILENAME,IDENTITY"]
-    zf_file, ztmp = _tmp(out, zname)
-    cf_file, ctmp = _tmp(out, cname)
-    try:
-        with zf_file, zipfile.ZipFile(zf_file, "w", zipfile.ZIP_STORED) as zf:
+    # the CSV is opened first so that it is renamed into place last, after its zip
+    with atomic_file(out / f"written_name_{split}_v2.csv", "wb") as cf_file, \
+            atomic_file(out / f"{split}_v2.zip", "wb") as zf_file:
+        with zipfile.ZipFile(zf_file, "w", zipfile.ZIP_STORED) as zf:
             for i, (jpeg, label, lay, style) in enumerate(results, start=1):
                 fname = f"{prefix}_{i:05d}.jpg"
                 info = zipfile.ZipInfo(folder + fname, date_time=ZIP_DATE)
@@ -118,16 +111,6 @@ def _write_split(out: Path, split: str, n: int, results, bar) -> dict:
                 styles[style] += 1
                 if bar is not None:
                     bar.update(1)
-        with cf_file:
-            cf_file.write(("\n".join(rows) + "\n").encode("utf-8"))
-        os.replace(ztmp, out / zname)
-        os.replace(ctmp, out / cname)
-    except BaseException:
-        for p in (ztmp, ctmp):
-            try:
-                os.unlink(p)
-            except OSError:
-                pass
-        raise
-    log.info("wrote %d %s images to %s", n, split, out / zname)
+        cf_file.write(("\n".join(rows) + "\n").encode("utf-8"))
+    log.info("wrote %d %s images to %s", n, split, out / f"{split}_v2.zip")
     return {"images": n, "layouts": dict(sorted(layouts.items())), "styles": dict(sorted(styles.items()))}

@@ -1,3 +1,5 @@
+"""hwr.synth.writer (generate_dataset): the Kaggle layout, byte-reproducible, validated, atomic."""
+
 import csv
 import io
 import zipfile
@@ -6,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from hwr.alphabet import ALPHABET, MAX_LABEL_LENGTH
 from hwr.synth import generate_dataset
 
-ALPHABET = set(" ABCDEFGHIJKLMNOPQRSTUVWXYZ-'")
 WIDTHS = {388, 284, 324}
 
 
@@ -52,7 +54,7 @@ def test_kaggle_layout(small_dataset, split, n):
         assert all(i.compress_type == zipfile.ZIP_STORED for i in infos)
         assert [r[0] for r in rows[1:]] == [i.filename.rsplit("/", 1)[1] for i in infos]
         for (fname, label), info in zip(rows[1:], infos):
-            assert 1 <= len(label) <= 24 and set(label) <= ALPHABET, label
+            assert 1 <= len(label) <= MAX_LABEL_LENGTH and set(label) <= set(ALPHABET), label
             assert label == label.strip() and "  " not in label
             im = Image.open(io.BytesIO(zf.read(info)))
             assert im.format == "JPEG" and im.mode == "RGB"
