@@ -33,7 +33,8 @@ def _why_empty(split: str) -> str:
     except (OSError, ValueError, KeyError):
         return "see metrics/unzip.json and metrics/clean.json"
     return (f"the CSV has {found['csv_rows']} rows, {found['found']} with an image in the zip "
-            f"({found['missing_images']} missing); clean dropped {kept['rows'] - kept['kept']}: {_counts(kept['dropped'])}")
+            f"({found['missing_images']} missing); clean dropped {kept['rows'] - kept['kept']}: "
+            f"{_counts(kept['dropped'])}")
 
 
 def main(params):

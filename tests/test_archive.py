@@ -207,7 +207,8 @@ def test_entry_records_what_the_directory_says(tmp_path):
     path, entry = one_entry_zip(tmp_path / "a.zip", PAYLOAD, zipfile.ZIP_DEFLATED)
     with zipfile.ZipFile(path) as archive:
         info = archive.getinfo("a/x.jpg")
-    assert entry == Entry("a/x.jpg", info.header_offset, info.compress_size, zipfile.ZIP_DEFLATED, info.CRC, len(PAYLOAD))
+    assert entry == Entry("a/x.jpg", info.header_offset, info.compress_size, zipfile.ZIP_DEFLATED, info.CRC,
+                          len(PAYLOAD))
 
 
 def test_truncated_zip_is_one_line(tmp_path):

@@ -70,7 +70,8 @@ def _synth(args) -> None:
         raise HwrError(f"synth: {exc}") from None
     except OSError as exc:  # e.g. a parent that is a file, a read-only folder, a full disk
         culprit = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(target) else ""
-        raise HwrError(f"synth: cannot write {target}: {exc.strerror or exc}{culprit}; choose a writable place") from None
+        raise HwrError(f"synth: cannot write {target}: {exc.strerror or exc}{culprit}; "
+                       "choose a writable place") from None
     for split, s in stats.items():
         print(f"{split}: {s['images']} images")
 
