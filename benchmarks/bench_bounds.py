@@ -176,7 +176,7 @@ def main(argv=None) -> dict:
         else:
             shutil.rmtree(tmp, ignore_errors=True)
     clean, hostile = results["clean"], results["hostile"]
-    print(f"\npeak memory, MiB                              clean  hostile   ratio")
+    print("\npeak memory, MiB                              clean  hostile   ratio")
     met = True
     entry_mib = C.mb(DEFAULT_MAX_IMAGE_BYTES / 1024)
     for key, what in (("hwm_kb", "main process (VmHWM)"), ("workers_max_kb", "largest worker (maxrss)"),

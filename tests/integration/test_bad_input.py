@@ -16,8 +16,7 @@ import zipfile
 import numpy as np
 import pytest
 import yaml
-from _support import (default_rows, describe, error_lines, jpeg_bytes, ran_stages, run, subprocess_env, write_split,
-                      write_zip)
+from _support import default_rows, describe, error_lines, jpeg_bytes, ran_stages, run, subprocess_env, write_split
 from PIL import Image
 
 
