@@ -102,7 +102,7 @@ def main(argv=None) -> list[dict]:
     print(f"\n{'':10} {'seconds':>9} {'img/s':>9} {'414k images':>12}")
     print(f"{'baseline':10} {base_s:9.2f} {n / base_s:9.0f} {base_s * scale:11.0f}s   (extract + 1 process, plain PIL)")
     print(f"{'project':10} {proj_s:9.2f} {n / proj_s:9.0f} {proj_s * scale:11.0f}s   ({jobs} processes from the zip, "
-          f"simplejpeg; {report['written']} written, {report['skipped_undecodable']} skipped; median of "
+          f"simplejpeg; {report['written']} written, {sum(report['skipped'].values())} skipped; median of "
           f"{', '.join(f'{t:.2f}' for t, _ in runs)} s)")
     verdict = "meets" if proj_s * scale <= GOAL_SECONDS else "misses"
     print(f"speed-up {r:.2f}x; project extrapolated to {C.KAGGLE_IMAGES:,} images: {proj_s * scale:.0f} s, {verdict} the "

@@ -1,14 +1,19 @@
-"""Stage clean: the study's label rules (and ours), with per-split, per-reason counts."""
+"""Stage clean: the study's label rules (and ours), with per-split, per-reason counts.
+
+Every split is cleaned before anything is written (hwr.staging): all outputs new, or all old."""
 
 from pathlib import Path
 
-import pandas as pd
 from common import log, run
 
 from hwr.files import write_csv, write_json
-from hwr.labels import clean_labels
+from hwr.labels import clean_labels, read_rows
 from hwr.params import SPLITS
+from hwr.staging import Outputs
 
+IN = Path("data/interim")
+OUT = Path("data/clean")
+METRICS = Path("metrics/clean.json")
 DESCRIPTIONS = {
     "missing": "empty label",
     "placeholder": "placeholder label",
@@ -20,19 +25,22 @@ DESCRIPTIONS = {
 
 def main(params):
     c = params.clean
-    report = {}
+    report, cleaned = {}, {}
     for split in SPLITS:
-        frame = pd.read_csv(Path("data/interim") / f"{split}.csv", dtype=str, keep_default_na=False)
-        cleaned, r = clean_labels(frame, uppercase=c.uppercase, drop_labels=c.drop_labels,
-                                  empty_policy=c.empty_policy, max_length=c.max_length)
+        frame = read_rows(IN / f"{split}.csv", "unzip")
+        cleaned[split], r = clean_labels(frame, uppercase=c.uppercase, drop_labels=c.drop_labels,
+                                         empty_policy=c.empty_policy, max_length=c.max_length)
         for reason, count in r.dropped.items():
             line, name, label = r.examples[reason]
             log.warning("clean: %s: dropped %d row(s): %s (first: line %s, %s, %r)", split, count,
                         DESCRIPTIONS[reason], line, name, label)
         log.info("clean: %s: kept %d of %d rows", split, r.kept, r.rows)
         report[split] = r.as_dict()
-        write_csv(Path("data/clean") / f"{split}.csv", cleaned)
-    write_json("metrics/clean.json", report)
+    with Outputs(OUT, METRICS) as outputs:
+        for split in SPLITS:
+            write_csv(outputs[OUT] / f"{split}.csv", cleaned[split])
+        write_json(outputs[METRICS], report)
+        outputs.publish()
 
 
 if __name__ == "__main__":

@@ -1,30 +1,67 @@
-"""Stage preprocess: decode every kept image from its zip into a uint8 (N, 64, 256) memmap store."""
+"""Stage preprocess: decode every kept image from its zip into a uint8 (N, 64, 256) store per split.
 
+Every split's store is built in a staging folder and all are moved into place together, once
+every split is done (hwr.staging): a failure on the last split leaves the last run's stores."""
+
+import json
 from pathlib import Path
 
 from common import log, run
 
 from hwr.dataset import split_paths
+from hwr.errors import HwrError
 from hwr.files import write_json
+from hwr.labels import rows_file
 from hwr.params import SPLITS
-from hwr.preprocessing import preprocess_split, rows_in_chunks
+from hwr.preprocessing import SKIP_REASONS, count_rows, preprocess_split, rows_in_chunks
+from hwr.staging import Outputs
+
+IN = Path("data/clean")
+OUT = Path("data/tensors")
+METRICS = Path("metrics/preprocess.json")
+
+
+def _counts(counts: dict) -> str:
+    return ", ".join(f"{reason} {n}" for reason, n in counts.items() if n) or "none"
+
+
+def _why_empty(split: str) -> str:
+    """How the rows of ``split`` were lost before this stage, from the earlier stages' metrics."""
+    try:
+        found = json.loads(Path("metrics/unzip.json").read_text(encoding="utf-8"))[split]
+        kept = json.loads(Path("metrics/clean.json").read_text(encoding="utf-8"))[split]
+    except (OSError, ValueError, KeyError):
+        return "see metrics/unzip.json and metrics/clean.json"
+    return (f"the CSV has {found['csv_rows']} rows, {found['found']} with an image in the zip "
+            f"({found['missing_images']} missing); clean dropped {kept['rows'] - kept['kept']}: "
+            f"{_counts(kept['dropped'])}")
 
 
 def main(params):
     d, p = params.data, params.preprocess
+    for split in SPLITS:  # every split checked before any is decoded
+        if count_rows(rows_file(IN / f"{split}.csv", "clean")) == 0:
+            raise HwrError(f"preprocess: the {split} split is empty after cleaning ({_why_empty(split)}); "
+                           "nothing to train or measure on: check its CSV and zip, and the clean params")
     report = {}
-    for split in SPLITS:
-        zip_path, _ = split_paths(d.raw_dir, d.zip_name, d.csv_name, split)
-        csv_path = Path("data/clean") / f"{split}.csv"
-        rows, total = rows_in_chunks(csv_path)  # one chunk of rows in memory at a time
-        r = preprocess_split(str(zip_path), rows, Path("data/tensors") / split, resize=p.resize, jobs=p.jobs,
-                             desc=f"preprocess {split}", total=total)
-        if r["skipped_undecodable"]:
-            log.warning("preprocess: %s: skipped %d undecodable image(s) in %s (e.g. %s)", split,
-                        r["skipped_undecodable"], zip_path, ", ".join(r["skipped_examples"][:3]))
-        log.info("preprocess: %s: %d images (%s)", split, r["written"], p.resize)
-        report[split] = r
-    write_json("metrics/preprocess.json", {"resize": p.resize, **report})
+    with Outputs(OUT, METRICS) as outputs:
+        for split in SPLITS:
+            zip_path, _ = split_paths(d.raw_dir, d.zip_name, d.csv_name, split)
+            rows, total = rows_in_chunks(IN / f"{split}.csv")  # one chunk of rows in memory at a time
+            r = preprocess_split(str(zip_path), rows, outputs[OUT] / split, resize=p.resize, jobs=p.jobs,
+                                 desc=f"preprocess {split}", total=total, max_pixels=p.max_pixels,
+                                 max_image_bytes=p.max_image_bytes, keep_damaged=p.keep_damaged)
+            if r["written"] == 0:
+                raise HwrError(f"preprocess: the {split} split has no usable image: all {r['rows']} skipped "
+                               f"({_counts(r['skipped'])}); see the warnings above")
+            for reason, n in r["skipped"].items():
+                if n:
+                    log.warning("preprocess: %s: skipped %d image(s) in %s: %s", split, n, zip_path,
+                                SKIP_REASONS[reason])
+            log.info("preprocess: %s: %d images (%s)", split, r["written"], p.resize)
+            report[split] = r
+        write_json(outputs[METRICS], {"resize": p.resize, **report})
+        outputs.publish()
 
 
 if __name__ == "__main__":

@@ -1,4 +1,7 @@
-"""Stage unzip: index each split's zip against its label CSV (images are read from the zip later)."""
+"""Stage unzip: index each split's zip against its label CSV (images are read from the zip later).
+
+Every split is indexed before anything is written: a bad zip or CSV in one split leaves the last
+run's outputs as they were (hwr.staging)."""
 
 from pathlib import Path
 
@@ -7,16 +10,18 @@ from common import log, run
 from hwr.dataset import index_split, split_paths
 from hwr.files import write_csv, write_json
 from hwr.params import SPLITS
+from hwr.staging import Outputs
 
 OUT = Path("data/interim")
+METRICS = Path("metrics/unzip.json")
 
 
 def main(params):
     d = params.data
-    report = {}
+    report, rows = {}, {}
     for split in SPLITS:
         zip_path, csv_path = split_paths(d.raw_dir, d.zip_name, d.csv_name, split)
-        rows, report[split] = index_split(zip_path, csv_path)
+        rows[split], report[split] = index_split(zip_path, csv_path)
         r = report[split]
         if r["missing_images"]:
             log.warning("unzip: %s: %d image(s) listed in %s are not in %s, skipped (e.g. %s)", split,
@@ -25,10 +30,14 @@ def main(params):
             log.warning("unzip: %s: %d image(s) in %s have no row in %s, ignored (e.g. %s)", split,
                         r["unlisted_images"], zip_path, csv_path, ", ".join(r["unlisted_examples"]))
         if r["repeated_rows"]:
-            log.warning("unzip: %s: %d repeated FILENAME row(s) in %s, first kept", split, r["repeated_rows"], csv_path)
+            log.warning("unzip: %s: %d repeated FILENAME row(s) in %s, first kept", split, r["repeated_rows"],
+                        csv_path)
         log.info("unzip: %s: %d labelled images", split, r["found"])
-        write_csv(OUT / f"{split}.csv", rows)
-    write_json("metrics/unzip.json", report)
+    with Outputs(OUT, METRICS) as outputs:
+        for split in SPLITS:
+            write_csv(outputs[OUT] / f"{split}.csv", rows[split])
+        write_json(outputs[METRICS], report)
+        outputs.publish()
 
 
 if __name__ == "__main__":

@@ -55,3 +55,12 @@ def test_resize_mismatch_is_a_user_error(store, model_path, tmp_path):
     with pytest.raises(HwrError) as info:
         evaluate_model(fit_model, store, device=torch.device("cpu"))
     assert "fit" in str(info.value) and "crop" in str(info.value) and str(fit_model) in str(info.value)
+
+
+def test_an_empty_split_is_a_user_error_not_a_score(tmp_path, model_path):
+    """No metric is computed over nothing (an all-UNREADABLE test split once gave CER 0.0000)."""
+    with StoreWriter(tmp_path / "empty", 0) as writer:
+        writer.commit(encode_many([]), pd.DataFrame({"FILENAME": [], "IDENTITY": []}), {"resize": "crop"})
+    with pytest.raises(HwrError) as info:
+        evaluate_model(model_path, open_store(tmp_path / "empty"), device=torch.device("cpu"))
+    assert str(tmp_path / "empty") in str(info.value) and "no images" in str(info.value)

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from hwr import files
+from hwr import files, staging
 from hwr.checkpoints import atomic_save
 from hwr.store import StoreWriter
 from hwr.synth import generate_dataset
@@ -47,16 +47,6 @@ def test_a_failed_write_keeps_the_old_file_and_cleans_up(tmp_path):
     assert path.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["model.pt"]
 
 
-def test_a_failed_folder_is_removed_and_a_finished_one_replaces_the_old(tmp_path):
-    target = tmp_path / "store"
-    target.mkdir()
-    (target / "old").write_text("old")
-    tmp = files.temporary_dir(target)
-    (tmp / "new").write_text("new")
-    files.replace_dir(tmp, target)
-    assert [p.name for p in target.iterdir()] == ["new"] and [p.name for p in tmp_path.iterdir()] == ["store"]
-
-
 @pytest.mark.parametrize("mask,file_mode,dir_mode", [(0o022, 0o644, 0o755), (0o077, 0o600, 0o700),
                                                       (0o002, 0o664, 0o775)])
 def test_outputs_get_the_umask_permissions(tmp_path, umask, mask, file_mode, dir_mode):
@@ -66,8 +56,9 @@ def test_outputs_get_the_umask_permissions(tmp_path, umask, mask, file_mode, dir
     with files.atomic_file(tmp_path / "b.bin", "wb") as f:
         f.write(b"b")
     atomic_save({"w": torch.zeros(2)}, tmp_path / "c.pt")
-    folder = files.temporary_dir(tmp_path / "d")
-    files.replace_dir(folder, tmp_path / "d")
+    with staging.Outputs(tmp_path / "d") as out:
+        out[tmp_path / "d"].mkdir()
+        out.publish()
     for name in ("a.txt", "b.bin", "c.pt"):
         assert mode(tmp_path / name) == file_mode, name
     assert mode(tmp_path / "d") == dir_mode

@@ -7,7 +7,7 @@ from _support import jpeg_bytes
 from PIL import Image
 
 from hwr import images
-from hwr.images import HEIGHT, WIDTH, UndecodableImage, to_model_input
+from hwr.images import HEIGHT, WIDTH, DamagedImage, TooManyPixels, UndecodableImage, to_model_input
 
 
 def png(array: np.ndarray, mode: str = "L") -> bytes:
@@ -108,7 +108,7 @@ def test_unknown_mode():
 
 def pillow_only(monkeypatch, data: bytes, resize: str) -> np.ndarray:
     with monkeypatch.context() as patch:
-        patch.setattr(images, "_decode_jpeg_fast", lambda data, resize: None)
+        patch.setattr(images, "_decode_jpeg_fast", lambda *args: None)
         return to_model_input(data, resize)
 
 
@@ -129,13 +129,16 @@ def test_fast_jpeg_decoding_gives_pillows_pixels(monkeypatch, size, resize, fmt)
     np.testing.assert_array_equal(to_model_input(data, resize), pillow_only(monkeypatch, data, resize))
 
 
-def test_jpeg_with_a_recoverable_flaw_is_left_to_pillow(monkeypatch):
-    """Stray bytes before a marker: libjpeg warns, simplejpeg (strict) refuses, Pillow decodes it."""
+def test_jpeg_with_a_recoverable_flaw_is_damaged_unless_kept(monkeypatch):
+    """Stray bytes before a marker: libjpeg reports corrupt data, so the image is refused as damaged;
+    kept on request, Pillow decodes it as it always did."""
     data = jpeg_bytes(324, 36, seed=5)
     sos = data.index(b"\xff\xda")
     flawed = data[:sos] + b"\x00\x00\x00" + data[sos:]
-    assert images._decode_jpeg_fast(flawed, "crop") is None
-    np.testing.assert_array_equal(to_model_input(flawed), pillow_only(monkeypatch, flawed, "crop"))
+    with pytest.raises(DamagedImage, match="extraneous bytes"):
+        to_model_input(flawed)
+    assert images._decode_jpeg_fast(flawed, "crop", images.DEFAULT_MAX_PIXELS, True) is None
+    np.testing.assert_array_equal(to_model_input(flawed, keep_damaged=True), pillow_only(monkeypatch, flawed, "crop"))
 
 
 def test_real_scans_decode_to_pillows_pixels(monkeypatch, real_sample):
@@ -148,3 +151,107 @@ def test_real_scans_decode_to_pillows_pixels(monkeypatch, real_sample):
         assert all(images._decode_jpeg_fast(b, resize) is not None for b in blobs)
         for name, got, data in zip(names, fast, blobs):
             np.testing.assert_array_equal(got, pillow_only(monkeypatch, data, resize), err_msg=name)
+
+
+def zeroed_scan(data: bytes, start: int = 40, length: int = 200) -> bytes:
+    """``data`` with ``length`` bytes of its entropy-coded scan overwritten by zeros (a damaged disk
+    block, a bad transfer): every marker stays in place, so the file still parses."""
+    sos = data.index(b"\xff\xda")
+    return data[: sos + start] + b"\x00" * length + data[sos + start + length :]
+
+
+@pytest.mark.parametrize("resize,size", [("crop", (324, 36)), ("fit", (324, 36)), ("fit", (1100, 300))])
+def test_corrupt_scan_data_is_damaged(resize, size):
+    """Pillow decodes a JPEG with corrupt scan data without a word (the lost part turns grey);
+    libjpeg reports it, so it is refused as damaged, in either decoder's path (fit mode decodes large
+    images with Pillow's draft mode: they are checked too)."""
+    data = zeroed_scan(jpeg_bytes(*size, seed=9), length=min(200, len(jpeg_bytes(*size, seed=9)) // 4))
+    Image.open(io.BytesIO(data)).load()  # Pillow alone: no complaint
+    with pytest.raises(DamagedImage) as info:
+        to_model_input(data, resize)
+    assert info.value.reason == "damaged" and "libjpeg" in str(info.value) and "Corrupt JPEG data" in str(info.value)
+    assert isinstance(info.value, UndecodableImage)  # callers that skip undecodable images skip these too
+    check_shape(to_model_input(data, resize, keep_damaged=True))
+
+
+def test_truncated_jpeg_is_damaged_and_kept_only_if_pillow_reads_it():
+    data = jpeg_bytes(324, 36, seed=2)
+    with pytest.raises(DamagedImage, match="Premature end"):
+        to_model_input(data[: len(data) // 2])
+    with pytest.raises(UndecodableImage, match="truncated"):  # Pillow refuses a truncated file
+        to_model_input(data[: len(data) // 2], keep_damaged=True)
+
+
+def forged_jpeg(width: int, height: int) -> bytes:
+    """A small JPEG whose frame header claims width x height: decoding it would allocate for that."""
+    data = bytearray(jpeg_bytes(16, 16, seed=1))
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5 : sof + 9] = height.to_bytes(2, "big") + width.to_bytes(2, "big")
+    return bytes(data)
+
+
+def png_header(width: int, height: int, bit_depth: int = 8, colour: int = 0) -> bytes:
+    """A PNG that is only its signature, IHDR and IEND: it declares width x height and holds nothing."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, colour, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b"")
+
+
+def refuse_decoding(monkeypatch):
+    """Any pixel decoding fails the test: the limit must be applied from the header alone."""
+    def no(*args, **kwargs):
+        raise AssertionError("decoded an image over the pixel limit")
+
+    monkeypatch.setattr(images.simplejpeg, "decode_jpeg", no)
+    monkeypatch.setattr(Image.Image, "load", no)
+
+
+@pytest.mark.parametrize("resize", ["crop", "fit"])
+def test_pixel_limit_is_applied_from_the_header_by_every_decoder(monkeypatch, resize):
+    jpeg = jpeg_bytes(324, 36, seed=1)  # 11,664 pixels
+    gray_png = png(gradient(36, 324))
+    assert to_model_input(jpeg, resize, max_pixels=324 * 36).shape == (HEIGHT, WIDTH)  # at the limit: kept
+    refuse_decoding(monkeypatch)
+    for data in (jpeg, gray_png):  # simplejpeg's path, Pillow's path
+        with pytest.raises(TooManyPixels) as info:
+            to_model_input(data, resize, max_pixels=324 * 36 - 1)
+        assert info.value.reason == "too_many_pixels"
+        assert "324 x 36 = 11,664 pixels" in str(info.value) and "preprocess.max_pixels" in str(info.value)
+
+
+@pytest.mark.parametrize("data", [forged_jpeg(40000, 40000), png_header(40000, 40000), png_header(20000, 1000, 16)],
+                         ids=["jpeg-40000x40000", "png-40000x40000", "png16-20000x1000"])
+def test_huge_images_are_refused_before_decoding_at_the_default_limit(monkeypatch, data):
+    """The default limit holds for what Pillow would refuse itself (40000 x 40000) and for what it
+    would decode (20 megapixels, under its own limit): neither is decoded."""
+    refuse_decoding(monkeypatch)
+    with pytest.raises(TooManyPixels) as info:
+        to_model_input(data)
+    assert "pixel" in str(info.value) and "BytesIO" not in str(info.value)
+
+
+def test_16_bit_images_are_scaled_not_clipped():
+    """A 16-bit grayscale PNG is scaled to 8 bits: the same picture in 16 bits gives the 8-bit
+    copy's pixels (Pillow's conversion clips every value over 255 to white: the ink is lost)."""
+    eight = gradient(40, 300)
+    eight[10:30, 20:280] = 15  # dark ink
+    wide = eight.astype(np.uint16) * 257  # 0..255 -> 0..65535
+    buf = io.BytesIO()
+    Image.fromarray(wide).save(buf, format="PNG")
+    assert Image.open(io.BytesIO(buf.getvalue())).mode.startswith("I;16")
+    for resize in ("crop", "fit"):
+        np.testing.assert_array_equal(to_model_input(buf.getvalue(), resize), to_model_input(png(eight), resize))
+    assert to_model_input(buf.getvalue())[20, 100] == 15  # the ink is still dark
+
+
+@pytest.mark.parametrize("data", [b"not an image", b"", b"\x89PNG\r\n\x1a\n broken", jpeg_bytes()[:200]])
+def test_messages_name_the_problem_not_a_python_object(data):
+    with pytest.raises(UndecodableImage) as info:
+        to_model_input(data)
+    message = str(info.value)
+    assert message and "BytesIO" not in message and " at 0x" not in message and "\n" not in message

@@ -129,3 +129,15 @@ def test_report_dict_lists_every_reason_and_examples_name_the_row():
 def test_empty_frame():
     cleaned, report = clean_labels(frame())
     assert len(cleaned) == 0 and report.rows == report.kept == 0
+
+
+def test_rows_written_by_an_earlier_stage_are_read_as_strings_or_named_missing(tmp_path):
+    from hwr.labels import read_rows
+
+    path = tmp_path / "train.csv"
+    path.write_text("FILENAME,IDENTITY,row\nA.jpg,NA,2\nB.jpg,,3\n", encoding="utf-8")
+    frame = read_rows(path, "unzip")
+    assert frame["IDENTITY"].tolist() == ["NA", ""] and frame["row"].tolist() == ["2", "3"]
+    with pytest.raises(HwrError) as info:
+        read_rows(tmp_path / "none.csv", "unzip")
+    assert str(tmp_path / "none.csv") in str(info.value) and "dvc repro unzip" in str(info.value)

@@ -59,6 +59,22 @@ def test_rnn_foo():
     ({"clean": {"max_length": 30}}, "clean.max_length"),
     ({"train": {"clip": -1.0}}, "train.clip"),
     ({"train": {"clip": "yes"}}, "train.clip"),
+    ({"preprocess": {"max_pixels": 0}}, "preprocess.max_pixels"),
+    ({"preprocess": {"max_pixels": 10**9}}, "preprocess.max_pixels"),
+    ({"preprocess": {"max_pixels": 1.5e6}}, "preprocess.max_pixels"),
+    ({"preprocess": {"max_image_bytes": 0}}, "preprocess.max_image_bytes"),
+    ({"preprocess": {"max_image_bytes": "32 MiB"}}, "preprocess.max_image_bytes"),
+    ({"preprocess": {"keep_damaged": "yes"}}, "preprocess.keep_damaged"),
+    ({"preprocess": {"keep_damaged": 1}}, "preprocess.keep_damaged"),
+    ({"clean": {"uppercase": "no"}}, "clean.uppercase"),
+    ({"train": {"augment": "false"}}, "train.augment"),
+    ({"clean": {"drop_labels": [1]}}, "clean.drop_labels"),
+    ({"clean": {"drop_labels": {"UNREADABLE": 1}}}, "clean.drop_labels"),
+    ({"data": {"zip_name": "{spilt}_v2.zip"}}, "data.zip_name"),
+    ({"data": {"csv_name": "written_{split"}}, "data.csv_name"),
+    ({"data": {"raw_dir": 5}}, "data.raw_dir"),
+    ({"synth": {"out_dir": ""}}, "synth.out_dir"),
+    ({"synth": {"seed": -1}}, "synth.seed"),
 ])
 def test_impossible_numbers(raw, key):
     assert key in error_of(raw)
@@ -81,6 +97,9 @@ def test_unknown_choices(raw, key, value):
     ({"rnnn": "gru"}, "rnnn"),
     ({"train": {"epoch": 3}}, "train.epoch"),
     ({"preprocess": {"resise": "fit"}}, "preprocess.resise"),
+    ({"preprocess": {"max_pixel": 100}}, "preprocess.max_pixel"),
+    ({"train": {"subsets": {"first": {"train": 1, "validation": 1}, "full": {"train": 1, "validation": 1},
+                            "ful": {"train": 1, "validation": 1}}}}, "train.subsets.ful"),
     ({"train": {"subsets": {"first": {"train": 1, "validation": 1, "test": 1}, "full": {"train": 1, "validation": 1}}}},
      "train.subsets.first.test"),
 ])
@@ -130,3 +149,19 @@ def test_load_round_trip(tmp_path):
     path.write_text(yaml.safe_dump({"rnn": "lstm", "preprocess": {"resize": "fit"}}), encoding="utf-8")
     p = load(path)
     assert p.rnn == "lstm" and p.preprocess.resize == "fit"
+
+
+def test_the_study_config_is_valid_and_sets_every_limit(repo_root):
+    study = load(repo_root / "configs" / "study.yaml")
+    project = load(repo_root / "params.yaml")
+    assert study.preprocess == project.preprocess == params.PreprocessParams()  # the safe defaults, written out
+
+
+def test_the_pixel_ceiling_is_pillows_own_limit():
+    """Pillow refuses images over twice its limit before hwr's limit is looked at: hwr's may not be
+    higher, so that one limit holds for every decoder."""
+    from PIL import Image
+
+    assert params.MAX_PIXELS_CEILING == Image.MAX_IMAGE_PIXELS
+    assert from_dict({"preprocess": {"max_pixels": params.MAX_PIXELS_CEILING}}).preprocess.max_pixels == \
+        params.MAX_PIXELS_CEILING

@@ -19,9 +19,12 @@ def test_decodes_in_order_and_skips_undecodable(tmp_path, monkeypatch, caplog):
     data = {n: (b"garbage" if label == "BAD" else jpeg_bytes(seed=i)) for i, (n, label) in enumerate(rows)}
     zip_path, _ = write_split(tmp_path / "raw", "train", rows, images=data)
     report = preprocessing.preprocess_split(str(zip_path), rows_for(rows), str(tmp_path / "out"), resize="fit", jobs=1)
-    assert report["rows"] == 7 and report["written"] == 5 and report["skipped_undecodable"] == 2
-    assert report["skipped_examples"] == ["I2.jpg", "I4.jpg"]
-    assert "I2.jpg" in caplog.text and "undecodable" in caplog.text
+    assert report["rows"] == 7 and report["written"] == 5 and report["skipped"]["undecodable"] == 2
+    assert sum(report["skipped"].values()) == 2
+    assert [e["file"] for e in report["skipped_examples"]] == ["I2.jpg", "I4.jpg"]
+    assert {e["reason"] for e in report["skipped_examples"]} == {"undecodable"}
+    for name in ("I2.jpg", "I4.jpg"):  # each skip is logged with its file and reason
+        assert any(name in r.message and "undecodable" in r.message for r in caplog.records)
     store = open_store(tmp_path / "out")
     assert store.filenames == ["I0.jpg", "I1.jpg", "I3.jpg", "I5.jpg", "I6.jpg"]
     assert store.texts == ["ANNA", "LL", "TOM", "D'ARC", "JO"]
@@ -31,23 +34,25 @@ def test_decodes_in_order_and_skips_undecodable(tmp_path, monkeypatch, caplog):
         np.testing.assert_array_equal(store.images[position], to_model_input(data[name], "fit"))
 
 
-def test_entries_are_read_at_recorded_offsets_stored_and_deflated(tmp_path):
-    """Workers read entries by (offset, size, method) without the zip's directory; both storage
-    methods give the bytes zipfile itself gives."""
+def test_entries_are_read_at_recorded_offsets_whatever_the_method(tmp_path):
+    """Workers read entries by their recorded location without the zip's directory; every method
+    the zip tools write gives the bytes zipfile itself gives."""
     import zipfile
 
     from hwr.archive import locate_images, read_entry
 
     path = tmp_path / "mixed.zip"
-    payloads = {"a/x.jpg": b"stored bytes" * 10, "a/y.jpg": b"deflated bytes" * 50}
+    methods = {"a/s.jpg": zipfile.ZIP_STORED, "a/d.jpg": zipfile.ZIP_DEFLATED, "a/b.jpg": zipfile.ZIP_BZIP2,
+               "a/l.jpg": zipfile.ZIP_LZMA}
+    payloads = {name: jpeg_bytes(seed=i) for i, name in enumerate(methods)}
     with zipfile.ZipFile(path, "w") as archive:
-        archive.writestr("a/x.jpg", payloads["a/x.jpg"], compress_type=zipfile.ZIP_STORED)
-        archive.writestr("a/y.jpg", payloads["a/y.jpg"], compress_type=zipfile.ZIP_DEFLATED)
+        for name, method in methods.items():
+            archive.writestr(name, payloads[name], compress_type=method)
     located = locate_images(path)
     with open(path, "rb") as handle:
-        for name, (member, offset, size, method) in located.items():
-            assert read_entry(handle, offset, size, method) == payloads[member]
-    assert {m for _, _, _, m in located.values()} == {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED}
+        for entry in located.values():
+            assert read_entry(handle, entry) == payloads[entry.member]
+    assert {e.method for e in located.values()} == set(methods.values())
 
 
 def test_rows_in_chunks_give_the_same_store_as_one_frame(tmp_path, monkeypatch):
@@ -66,7 +71,8 @@ def test_rows_in_chunks_give_the_same_store_as_one_frame(tmp_path, monkeypatch):
     assert total == 7
     streamed = preprocessing.preprocess_split(str(zip_path), chunks, str(tmp_path / "streamed"), resize="crop",
                                               jobs=2, total=total)
-    assert streamed == whole and whole["skipped_examples"] == ["I3.jpg"] and whole["written"] == 6
+    assert streamed == whole and [e["file"] for e in whole["skipped_examples"]] == ["I3.jpg"]
+    assert whole["written"] == 6
     for name in ("images.u8", "labels.npy", "index.csv"):
         assert (tmp_path / "streamed" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
 
@@ -82,7 +88,7 @@ def test_rows_without_locations_read_the_zip_directory_once(tmp_path, monkeypatc
     rows = [(f"I{i}.jpg", "ANNA") for i in range(40)]
     zip_path, csv_path = write_split(tmp_path / "raw", "train", rows,
                                      images={n: jpeg_bytes(seed=i) for i, (n, _) in enumerate(rows)})
-    located, _ = index_split(zip_path, csv_path)  # what the unzip stage records: (offset, size, method)
+    located, _ = index_split(zip_path, csv_path)  # what the unzip stage records: where, and what, each entry is
     opened = []
 
     class CountingZipFile(zipfile.ZipFile):
@@ -97,3 +103,66 @@ def test_rows_without_locations_read_the_zip_directory_once(tmp_path, monkeypatc
     report = preprocessing.preprocess_split(str(zip_path), located, str(tmp_path / "located"), jobs=1)
     assert report["written"] == 40 and opened == []  # recorded locations: the directory is never read
     assert (tmp_path / "located" / "images.u8").read_bytes() == (tmp_path / "out" / "images.u8").read_bytes()
+
+
+def test_every_kind_of_bad_image_is_skipped_under_its_own_reason(tmp_path, caplog):
+    """One split holding one of each bad image, between good ones, decoded by two workers: each bad
+    one is skipped and counted under its reason, logged with its file, and every good row is kept,
+    in order, beside its own label."""
+    import zipfile
+
+    from PIL import Image
+
+    from hwr.dataset import index_split
+
+    good = {f"G{i}.jpg": jpeg_bytes(seed=i) for i in range(6)}
+    sos = good["G0.jpg"].index(b"\xff\xda")
+    bad = {
+        "damaged.jpg": good["G0.jpg"][: sos + 40] + bytes(200) + good["G0.jpg"][sos + 240 :],
+        "huge.png": _png(Image.new("L", (500, 500), 255)),  # 250,000 pixels, over the limit below
+        "bomb.jpg": bytes(300_000),  # inflates past the size cap below
+        "crc.jpg": jpeg_bytes(seed=40),  # overwritten in the zip below
+        "text.jpg": b"not an image at all",
+    }
+    order = ["G0.jpg", "damaged.jpg", "G1.jpg", "huge.png", "G2.jpg", "bomb.jpg", "G3.jpg", "crc.jpg", "G4.jpg",
+             "text.jpg", "G5.jpg"]
+    rows = [(name, "ANNA" if name.startswith("G") else "BAD") for name in order]
+    zip_path = tmp_path / "raw" / "train_v2.zip"
+    zip_path.parent.mkdir()
+    with zipfile.ZipFile(zip_path, "w") as archive:
+        for name in order:
+            archive.writestr(f"train_v2/train/{name}", {**good, **bad}[name], compress_type=zipfile.ZIP_DEFLATED)
+    csv_path = tmp_path / "raw" / "written_name_train_v2.csv"
+    csv_path.write_text("FILENAME,IDENTITY\n" + "".join(f"{n},{t}\n" for n, t in rows))
+    located, _ = index_split(zip_path, csv_path)
+    crc = located.set_index("FILENAME").loc["crc.jpg"]
+    raw = bytearray(zip_path.read_bytes())  # 20 bytes overwritten in the middle of the entry's data
+    middle = int(crc["offset"]) + 30 + len("train_v2/train/crc.jpg") + int(crc["size"]) // 2
+    raw[middle : middle + 20] = bytes(20)
+    zip_path.write_bytes(bytes(raw))
+
+    report = preprocessing.preprocess_split(str(zip_path), located, str(tmp_path / "out"), jobs=2,
+                                            max_pixels=100_000, max_image_bytes=200_000)
+    assert report["rows"] == 11 and report["written"] == 6
+    assert report["skipped"] == {"damaged_entry": 1, "too_large": 1, "too_many_pixels": 1, "damaged": 1,
+                                 "undecodable": 1}
+    reasons = {e["file"]: e["reason"] for e in report["skipped_examples"]}
+    assert reasons == {"damaged.jpg": "damaged", "huge.png": "too_many_pixels", "bomb.jpg": "too_large",
+                       "crc.jpg": "damaged_entry", "text.jpg": "undecodable"}
+    for name, reason in reasons.items():
+        assert any(name in r.message and preprocessing.SKIP_REASONS[reason] in r.message for r in caplog.records)
+    store = open_store(tmp_path / "out")
+    assert store.filenames == [f"G{i}.jpg" for i in range(6)]
+    for position, name in enumerate(store.filenames):
+        np.testing.assert_array_equal(store.images[position], to_model_input(good[name]))
+    kept = preprocessing.preprocess_split(str(zip_path), located, str(tmp_path / "kept"), jobs=1,
+                                          max_pixels=100_000, max_image_bytes=200_000, keep_damaged=True)
+    assert kept["written"] == 7 and kept["skipped"]["damaged"] == 0  # kept on request
+
+
+def _png(image) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()

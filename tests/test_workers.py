@@ -56,3 +56,37 @@ def test_an_error_terminates_the_workers_and_propagates():
     for pid in pids:  # terminated and reaped: no such process any more
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="reads process states from /proc (Linux)")
+def test_workers_do_not_outlive_a_parent_killed_by_sigkill(tmp_path):
+    """A stage killed by SIGKILL runs no clean-up; its workers must still go (they would otherwise
+    hold the zip and the staged store open): their task queue closes, and they exit."""
+    import subprocess
+    import sys
+    import time
+
+    script = ("import os, sys, time\n"
+              "from hwr import workers\n"
+              "with workers.pool(2) as pool:\n"
+              "    print(' '.join(str(p.pid) for p in pool._pool), flush=True)\n"
+              "    time.sleep(60)\n")
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    pids = [int(p) for p in parent.stdout.readline().split()]
+    assert len(pids) == 2
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 20
+    alive = pids
+    while alive and time.monotonic() < deadline:
+        alive = [pid for pid in alive if _running(pid)]
+        time.sleep(0.1)
+    assert not alive, f"workers {alive} outlived their parent"
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"  # a zombie has exited
+    except FileNotFoundError:
+        return False

@@ -54,17 +54,24 @@ def _predict(args) -> None:
 def _synth(args) -> None:
     from hwr.synth import generate_dataset, render_preview
 
-    if args.preview:
-        render_preview(args.preview, n=args.count, seed=args.seed)
-        print(f"wrote {args.preview}")
-        return
-    if not args.out_dir:
+    target = args.preview or args.out_dir
+    if not target:
         raise HwrError("synth: give OUT_DIR (where the zips and CSVs go) or --preview FILE.png")
-    sizes = {"train": args.train, "validation": args.validation, "test": args.test}
+    if not args.preview and Path(target).exists() and not Path(target).is_dir():
+        raise HwrError(f"synth: {target} is a file, not a folder; give a folder for the zips and CSVs")
     try:
+        if args.preview:
+            render_preview(args.preview, n=args.count, seed=args.seed)
+            print(f"wrote {args.preview}")
+            return
+        sizes = {"train": args.train, "validation": args.validation, "test": args.test}
         stats = generate_dataset(args.out_dir, sizes, seed=args.seed, jobs=args.jobs, progress=True)
     except ValueError as exc:
         raise HwrError(f"synth: {exc}") from None
+    except OSError as exc:  # e.g. a parent that is a file, a read-only folder, a full disk
+        culprit = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(target) else ""
+        raise HwrError(f"synth: cannot write {target}: {exc.strerror or exc}{culprit}; "
+                       "choose a writable place") from None
     for split, s in stats.items():
         print(f"{split}: {s['images']} images")
 

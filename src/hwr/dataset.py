@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from hwr.archive import locate_images
+from hwr.archive import LOCATION_COLUMNS, locate_images
 from hwr.labels import read_labels
 
 log = logging.getLogger(__name__)
@@ -19,8 +19,9 @@ def split_paths(raw_dir: str | Path, zip_name: str, csv_name: str, split: str) -
 
 
 def index_split(zip_path: Path, csv_path: Path) -> tuple[pd.DataFrame, dict]:
-    """Rows of the CSV whose image is in the zip, with the CSV line number, the zip member and
-    where its bytes lie (offset, size, method: see :func:`hwr.archive.locate_images`).
+    """Rows of the CSV whose image is in the zip, with the CSV line number, the zip member, where
+    its bytes lie and what they must be (offset, size, method, crc, file_size: see
+    :class:`hwr.archive.Entry`).
 
     Images listed but absent, images present but not listed, and repeated CSV rows are counted
     (with a few examples) rather than fatal: a partial download still trains."""
@@ -31,13 +32,13 @@ def index_split(zip_path: Path, csv_path: Path) -> tuple[pd.DataFrame, dict]:
     labels = labels[~repeated]
     located = labels["FILENAME"].map(members)
     absent = located.isna()
-    labels["member"] = located.map(lambda e: e[0], na_action="ignore")
-    for column, position in (("offset", 1), ("size", 2), ("method", 3)):
-        labels[column] = located.map(lambda e, p=position: e[p], na_action="ignore")
+    labels["member"] = located.map(lambda e: e.member, na_action="ignore")
+    for column in LOCATION_COLUMNS:
+        labels[column] = located.map(lambda e, c=column: getattr(e, c), na_action="ignore")
     listed = set(labels["FILENAME"])
     extra = sorted(name for name in members if name not in listed)
     found = labels[~absent].reset_index(drop=True)
-    found = found.astype({"offset": "int64", "size": "int64", "method": "int64"})
+    found = found.astype(dict.fromkeys(LOCATION_COLUMNS, "int64"))
     report = {
         "csv_rows": int(len(labels) + repeated.sum()),
         "zip_images": len(members),
@@ -48,4 +49,4 @@ def index_split(zip_path: Path, csv_path: Path) -> tuple[pd.DataFrame, dict]:
         "missing_examples": labels.loc[absent, "FILENAME"].head(5).tolist(),
         "unlisted_examples": extra[:5],
     }
-    return found[["row", "FILENAME", "IDENTITY", "member", "offset", "size", "method"]], report
+    return found[["row", "FILENAME", "IDENTITY", "member", *LOCATION_COLUMNS]], report

@@ -20,7 +20,11 @@ GAP = "∅"  # stands for a missing or extra character in the confusion pairs
 
 def evaluate_model(model_path: str | Path, store: Store, *, batch_size: int = 256, top: int = 10,
                    device: torch.device | None = None) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
-    """Returns (metrics, per-sample predictions, per-character aligned pairs)."""
+    """Returns (metrics, per-sample predictions, per-character aligned pairs). An empty split is a
+    one-line error: no metric is computed over nothing."""
+    if len(store) == 0:
+        raise HwrError(f"evaluate: {store.path} holds no images, nothing to measure; "
+                       "metrics/clean.json and metrics/preprocess.json say why its rows were dropped")
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model, config = load_model(model_path, device)
     stored_resize = store.meta.get("resize")

@@ -1,7 +1,8 @@
 """Atomic outputs: a reader (or a crash) never sees a half-written file or folder.
 
-Everything hwr writes goes through here: a temporary name beside the target, renamed over it when
-complete (``os.replace``, atomic on one file system), removed if the writing fails. Files and
+Every file hwr writes goes through here: a temporary name beside the target, renamed over it when
+complete (``os.replace``, atomic on one file system), removed if the writing fails. Folders, and a
+stage's several outputs at once, are staged by :mod:`hwr.staging`. Files and
 folders get the permissions of the user's umask, as any other tool's would (0644 / 0755 by
 default), not the private 0600 / 0700 of ``tempfile.mkstemp`` / ``mkdtemp``.
 """
@@ -11,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -43,28 +43,6 @@ def atomic_file(path: str | Path, mode: str = "w"):
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-
-
-def temporary_dir(path: str | Path) -> Path:
-    """A new empty folder beside ``path`` (0777 less the umask), to fill and then :func:`replace_dir`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temporary_name(path)
-    tmp.mkdir()
-    return tmp
-
-
-def replace_dir(tmp: str | Path, path: str | Path) -> None:
-    """Puts the folder ``tmp`` (from :func:`temporary_dir`) in the place of ``path``, replacing
-    any folder there."""
-    path = Path(path)
-    old = None
-    if path.exists():  # moved aside first: ``path`` is missing only between two renames
-        old = _temporary_name(path)
-        os.replace(path, old)
-    os.replace(tmp, path)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def write_text(path: str | Path, text: str) -> None:

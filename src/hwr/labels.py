@@ -46,6 +46,19 @@ def read_labels(path: str | Path) -> pd.DataFrame:
     return frame
 
 
+def rows_file(path: str | Path, producer: str) -> Path:
+    """``path``, a rows CSV the stage ``producer`` writes; a missing one is a one-line error."""
+    path = Path(path)
+    if not path.is_file():
+        raise HwrError(f"{path} is missing; run the {producer} stage first (dvc repro {producer})")
+    return path
+
+
+def read_rows(path: str | Path, producer: str) -> pd.DataFrame:
+    """A rows CSV as a stage wrote it (data/interim, data/clean), every column as strings."""
+    return pd.read_csv(rows_file(path, producer), dtype=str, keep_default_na=False)
+
+
 @dataclass
 class CleanReport:
     """What cleaning did to one split: rows in, rows kept, and dropped rows per reason."""

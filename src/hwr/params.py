@@ -27,6 +27,12 @@ SCHEDULES = ("constant", "onecycle")
 DEFAULT_SYNTH_SIZES = {"train": 16000, "validation": 1000, "test": 1000}
 DEFAULT_STYLE_MIX = {"hershey": 0.7, "ttf": 0.3}
 
+# Input bounds (hwr.images, hwr.archive read their defaults here). Real scans have ~30,000 pixels
+# and 5-15 kB; a 16-megapixel image decodes in 16 MB as grayscale, 64 MB as RGBA.
+DEFAULT_MAX_PIXELS = 16_000_000
+MAX_PIXELS_CEILING = 89_478_485  # Pillow's Image.MAX_IMAGE_PIXELS: it refuses twice that on its own
+DEFAULT_MAX_IMAGE_BYTES = 32 << 20
+
 
 @dataclass(frozen=True)
 class DataParams:
@@ -56,6 +62,9 @@ class CleanParams:
 class PreprocessParams:
     resize: str = "crop"
     jobs: int = 0
+    max_pixels: int = DEFAULT_MAX_PIXELS  # larger images (width x height, from the header) are skipped
+    max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES  # zip entries inflating to more are skipped
+    keep_damaged: bool = False  # keep JPEGs libjpeg reports as corrupt (decoded as Pillow does)
 
 
 @dataclass(frozen=True)
@@ -120,6 +129,25 @@ def _check_int(key: str, value: Any, minimum: int) -> None:
         _fail(key, value, f"expected an integer >= {minimum}")
 
 
+def _check_bool(key: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        _fail(key, value, "expected true or false")
+
+
+def _check_string(key: str, value: Any) -> None:
+    if not isinstance(value, str) or not value:
+        _fail(key, value, "expected a non-empty string")
+
+
+def _check_split_pattern(key: str, value: Any) -> None:
+    """A file name with ``{split}`` (the only field) that str.format fills in."""
+    _check_string(key, value)
+    try:
+        value.format(split="train")
+    except (KeyError, IndexError, ValueError, AttributeError):
+        _fail(key, value, "expected a file name where {split} is the only {...} field, e.g. {split}_v2.zip")
+
+
 def _check_positive(key: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
         _fail(key, value, "expected a number > 0")
@@ -143,18 +171,33 @@ def _build(cls, raw: Any, prefix: str):
 
 def _validate(p: Params) -> None:
     _check_choice("rnn", p.rnn, RNN_CHOICES)
+    _check_string("data.raw_dir", p.data.raw_dir)
+    _check_split_pattern("data.zip_name", p.data.zip_name)
+    _check_split_pattern("data.csv_name", p.data.csv_name)
+    _check_string("synth.out_dir", p.synth.out_dir)
+    _check_int("synth.seed", p.synth.seed, 0)
     if not isinstance(p.synth.sizes, dict):
         _fail("synth.sizes", p.synth.sizes, "expected a mapping of split to size")
     for split, size in p.synth.sizes.items():
         _check_choice("synth.sizes key", split, SPLITS)
         _check_int(f"synth.sizes.{split}", size, 0)
     _check_int("synth.jobs", p.synth.jobs, 0)
+    _check_bool("clean.uppercase", p.clean.uppercase)
+    for label in p.clean.drop_labels:
+        if not isinstance(label, str) or not label.strip():
+            _fail("clean.drop_labels", list(p.clean.drop_labels), "expected a list of labels, e.g. [UNREADABLE]")
     _check_choice("clean.empty_policy", p.clean.empty_policy, EMPTY_POLICIES)
     _check_int("clean.max_length", p.clean.max_length, 1)
     if p.clean.max_length > MAX_LABEL_LENGTH:
         _fail("clean.max_length", p.clean.max_length, f"the model's labels hold at most {MAX_LABEL_LENGTH} characters")
     _check_choice("preprocess.resize", p.preprocess.resize, RESIZE_CHOICES)
     _check_int("preprocess.jobs", p.preprocess.jobs, 0)
+    _check_int("preprocess.max_pixels", p.preprocess.max_pixels, 1)
+    if p.preprocess.max_pixels > MAX_PIXELS_CEILING:
+        _fail("preprocess.max_pixels", p.preprocess.max_pixels,
+              f"at most {MAX_PIXELS_CEILING} (Pillow's own decompression-bomb limit)")
+    _check_int("preprocess.max_image_bytes", p.preprocess.max_image_bytes, 1)
+    _check_bool("preprocess.keep_damaged", p.preprocess.keep_damaged)
     t = p.train
     _check_int("train.batch_size", t.batch_size, 1)
     _check_positive("train.lr", t.lr)
@@ -164,6 +207,7 @@ def _validate(p: Params) -> None:
             or not 0 <= t.warmup_fraction < 1:
         _fail("train.warmup_fraction", t.warmup_fraction, "expected 0 <= value < 1")
     _check_choice("train.precision", t.precision, PRECISIONS)
+    _check_bool("train.augment", t.augment)
     if isinstance(t.clip, bool) or not isinstance(t.clip, (int, float)) or not t.clip >= 0:
         _fail("train.clip", t.clip, "expected a number >= 0 (0 = no gradient clipping)")
     if isinstance(t.aux_weight, bool) or not isinstance(t.aux_weight, (int, float)) or not t.aux_weight >= 0:
@@ -174,6 +218,9 @@ def _validate(p: Params) -> None:
     _check_int("train.seed", t.seed, 0)
     _check_int("train.eval_batch_size", t.eval_batch_size, 1)
     _check_int("train.train_eval_size", t.train_eval_size, 0)
+    unknown = sorted(set(t.subsets) - set(SUBSET_CHOICES), key=str)
+    if unknown:
+        raise HwrError(f"params: unknown key train.subsets.{unknown[0]}; known keys: {', '.join(SUBSET_CHOICES)}")
     for name in SUBSET_CHOICES:
         if name not in t.subsets:
             raise HwrError(f"params: train.subsets.{name} is missing; give its train and validation sizes")
@@ -205,6 +252,8 @@ def from_dict(raw: dict) -> Params:
     clean = dict(raw.get("clean") or {})
     if "drop_labels" in clean:
         if isinstance(clean["drop_labels"], str):  # tuple() would split it into letters
+            _fail("clean.drop_labels", clean["drop_labels"], "expected a list, e.g. [UNREADABLE]")
+        if not isinstance(clean["drop_labels"], (list, tuple, type(None))):
             _fail("clean.drop_labels", clean["drop_labels"], "expected a list, e.g. [UNREADABLE]")
         clean["drop_labels"] = tuple(clean["drop_labels"] or ())
     known = {f.name for f in dataclasses.fields(Params)}

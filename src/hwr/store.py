@@ -7,8 +7,8 @@ A store is a directory:
 - ``index.csv``: FILENAME,IDENTITY of each row, in store order;
 - ``meta.json``: shape and provenance.
 
-Stores are built in a temporary sibling directory and renamed into place, so a crash never leaves
-a half-written store behind.
+Stores are built in a hidden sibling directory and renamed into place (``hwr.staging``), so a crash
+never leaves a half-written store behind, and the next writer removes what a killed one left.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from hwr import staging
 from hwr.alphabet import MAX_LABEL_LENGTH, decode
 from hwr.errors import HwrError
-from hwr.files import replace_dir, temporary_dir
 from hwr.images import HEIGHT, WIDTH
 
 IMAGES = "images.u8"
@@ -185,7 +185,10 @@ class StoreWriter:
 
     def __init__(self, path: str | Path, capacity: int | None = None):
         self.path = Path(path)
-        self.tmp = temporary_dir(self.path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._outputs = staging.Outputs(self.path).prepare()
+        self.tmp = self._outputs[self.path]
+        self.tmp.mkdir()
         self.capacity = capacity
         self.count = 0  # images written
         self.rows = 0  # labels and index rows written
@@ -244,7 +247,7 @@ class StoreWriter:
         (self.tmp / _RAW_LABELS).unlink()
         (self.tmp / META).write_text(json.dumps({**(meta or {}), "count": self.count,
                                                  "shape": [self.count, HEIGHT, WIDTH]}, indent=2))
-        replace_dir(self.tmp, self.path)
+        self._outputs.publish()
 
     def _close(self) -> None:
         if self._images is not None:
@@ -255,7 +258,7 @@ class StoreWriter:
 
     def abort(self) -> None:
         self._close()
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        self._outputs.discard()
 
     def __enter__(self):
         return self

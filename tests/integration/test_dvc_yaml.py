@@ -95,6 +95,9 @@ def test_params_named_by_stages_exist():
     params = load_params()
     for name, stage in stages().items():
         for entry in stage.get("params", []):
+            if isinstance(entry, dict) and list(entry.values()) == [None]:  # `- params.yaml:` the whole file
+                assert list(entry) == ["params.yaml"], f"{name}: params file {entry} is not params.yaml"
+                continue
             for key in ([entry] if isinstance(entry, str) else list(entry)):
                 if "${" in key:
                     key = key.replace("${item.subset}", "first")
