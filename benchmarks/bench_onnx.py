@@ -87,7 +87,6 @@ def main(argv=None) -> int:
                                               threads=args.threads),
         }
         C.print_header("ONNX vs torch")
-        print(C.machine_line())
         print(f"model: {model_path if args.model else 'random ' + args.rnn.upper()}; ONNX opset {meta['opset']}, "
               f"exported in {export_seconds:.1f} s; {len(images)} real images, batch {args.batch}, "
               f"{args.threads} threads, latency over {args.latency_n} images")

@@ -112,7 +112,6 @@ def main(argv=None) -> int:
         return latencies[min(len(latencies) - 1, int(q * len(latencies)))] if latencies else float("nan")
 
     C.print_header("hwr serve under load")
-    print(C.machine_line())
     print(f"model: {args.model or 'random GRU (torch)'}; {args.requests} requests of one real scan each "
           f"({len(scans)} distinct), {args.concurrency} at a time, loopback")
     print(f"answered {len(latencies)}/{args.requests}, lost {len(lost)}; {args.requests / seconds:.1f} requests/s "

@@ -242,7 +242,8 @@ def test_a_torch_file_that_is_not_a_model_is_one_line(tmp_path, capsys, content)
 def test_nothing_to_read(tmp_path, model_file, capsys):
     (tmp_path / "notes.txt").write_text("no scans here\n")
     code, _, err = predict(capsys, tmp_path, "--model", model_file)
-    assert code == 2 and err.startswith(f"error: no images found in {tmp_path} (1 other files") and len(err.splitlines()) == 1
+    assert code == 2 and err.startswith(f"error: no images found in {tmp_path}; hwr reads files ending in .bmp")
+    assert err.endswith("(1 other file ignored)\n") and len(err.splitlines()) == 1
 
 
 def test_predict_with_bad_params_names_the_key(tmp_path, monkeypatch, capsys):

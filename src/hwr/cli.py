@@ -13,6 +13,7 @@ import argparse
 import contextlib
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -88,8 +89,9 @@ def _predict(args) -> None:
     batch_size = _positive(args.batch_size, "--batch-size")
     found = sources.find_images(args.inputs, stdin=sys.stdin)
     if not found.paths and not found.skips:
-        raise HwrError(f"no images found in {' '.join(args.inputs)} ({found.ignored} other files; "
-                       f"image names end in {', '.join(sorted(sources.IMAGE_SUFFIXES))})")
+        raise HwrError(f"no images found in {' '.join(args.inputs)}; hwr reads files ending in "
+                       f"{', '.join(sorted(sources.IMAGE_SUFFIXES))} ({found.ignored} other "
+                       f"file{'s' if found.ignored != 1 else ''} ignored)")
     predictor = open_model(model_path(args), decoder=decoder(args), batch_size=batch_size, device=args.device)
     line = json_line if args.json else tsv_line
     skips, read = list(found.skips), 0
@@ -98,23 +100,29 @@ def _predict(args) -> None:
     output = atomic_open(args.output) if args.output else contextlib.nullcontext(sys.stdout)
     progress = tqdm(total=len(found.paths), unit="image", file=sys.stderr, leave=False,
                     disable=not sys.stderr.isatty() or len(found.paths) <= batch_size)
-    with output as out, progress:
-        for start in range(0, len(found.paths), batch_size):
-            chunk = found.paths[start : start + batch_size]
-            images, names = [], []
-            for path in chunk:
-                image = sources.load_image(path, predictor.resize)
-                if isinstance(image, sources.Skip):
-                    skips.append(image)
-                    progress.write(image.message(), file=sys.stderr)
-                else:
-                    images.append(image)
-                    names.append(path)
-            if images:
-                out.writelines(line(name, reading) for name, reading in zip(names, predictor.read(np.stack(images))))
-                out.flush()
-                read += len(images)
-            progress.update(len(chunk))
+    try:
+        with output as out, progress:
+            for start in range(0, len(found.paths), batch_size):
+                chunk = found.paths[start : start + batch_size]
+                images, names = [], []
+                for path in chunk:
+                    image = sources.load_image(path, predictor.resize)
+                    if isinstance(image, sources.Skip):
+                        skips.append(image)
+                        progress.write(image.message(), file=sys.stderr)
+                    else:
+                        images.append(image)
+                        names.append(path)
+                if images:
+                    out.writelines(line(name, reading) for name, reading in zip(names, predictor.read(np.stack(images))))
+                    out.flush()
+                    read += len(images)
+                progress.update(len(chunk))
+    except BrokenPipeError:  # the reader stopped early (hwr predict ... | head): end quietly, as cat does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)
+    except OSError as exc:  # reading images is OSError-proof (sources.load_image): this is the output file
+        raise HwrError(f"{args.output or 'standard output'}: cannot write ({exc.strerror or exc})") from None
     if skips or found.ignored or args.output:
         print(sources.summary(read, skips, found.ignored) + (f"; wrote {args.output}" if args.output else ""),
               file=sys.stderr)

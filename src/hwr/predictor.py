@@ -54,7 +54,12 @@ class TorchPredictor(Predictor):
         from hwr.checkpoints import load_model
         from hwr.runtime import resolve_precision
 
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        try:
+            self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        except RuntimeError:
+            raise HwrError(f"unknown device {device!r}; use cpu, cuda or cuda:N") from None
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise HwrError(f"device {device!r} asked for, but torch sees no CUDA GPU here; use --device cpu")
         self.model, config = load_model(path, self.device)
         self.dtype = resolve_precision(precision, self.device)
         super().__init__(path, config["rnn"], config.get("resize", "crop"), decoder, batch_size)

@@ -18,7 +18,7 @@ def md5(path) -> str:
 
 def test_push_then_pull_into_a_fresh_clone(make_pipeline, tmp_path):
     producer = make_pipeline("remote", {})
-    producer.dvc("repro")
+    producer.dvc("repro", timeout=1800)  # a whole (tiny) pipeline: minutes on a busy 2-core machine
     remote = tmp_path / "remote"
     producer.dvc("remote", "add", "-d", "shared", str(remote))
     producer.git("add", "-A")

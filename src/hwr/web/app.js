@@ -72,7 +72,7 @@ async function send(files) {
     try { answer = await response.json(); } catch { answer = { error: `the server answered ${response.status}` }; }
     if (answer.error) showError(answer.error);
     const results = answer.results || [];
-    results.forEach((result, i) => $("results").prepend(resultItem(result, files[i])));
+    $("results").prepend(...results.map((result, i) => resultItem(result, files[i])));  // newest batch on top, in order
   } catch (error) {
     showError(`could not reach the server (${error.message})`);
   } finally {
