@@ -36,3 +36,19 @@ def test_errors(tmp_path):
     checkpoints.atomic_save({"state_dict": {}, "config": {"rnn": "gru", "alphabet": "ABC"}}, other)
     with pytest.raises(HwrError, match="another alphabet"):
         load_model(other)
+
+
+def test_foreign_torch_files(tmp_path):
+    for name, content, message in [
+        ("tensor.pt", torch.zeros(3), "a torch file but not an hwr model"),
+        ("checkpoint.pt", {"trainer": {}, "best_model": {}, "run_id": "x"}, "a training checkpoint, not a model"),
+        ("family.pt", {"state_dict": {}, "config": {"rnn": "rnn", "alphabet": checkpoints.ALPHABET}}, "unknown rnn 'rnn'"),
+        ("shapes.pt", {"state_dict": {**CRNN("gru").state_dict(), "extra": torch.zeros(1)},
+                       "config": {"rnn": "lstm", "alphabet": checkpoints.ALPHABET}}, "do not fit hwr's LSTM CRNN"),
+    ]:
+        checkpoints.atomic_save(content, tmp_path / name)
+        with pytest.raises(HwrError, match=message) as info:
+            load_model(tmp_path / name)
+        assert "\n" not in str(info.value)
+    with pytest.raises(HwrError, match=r"\(1 unexpected, e\.g\. extra; 16 of another shape, e\.g\. rnn\.weight_ih_l0\)"):
+        load_model(tmp_path / "shapes.pt")

@@ -1,3 +1,5 @@
+import io
+import json
 import sys
 import zipfile
 from pathlib import Path
@@ -7,9 +9,10 @@ import torch
 import yaml
 from _support import describe, jpeg_bytes, run, subprocess_env
 
-from hwr import cli
+from hwr import __version__, cli
 from hwr.alphabet import ALPHABET
-from hwr.checkpoints import save_model
+from hwr.checkpoints import atomic_save, save_model
+from hwr.decoding import Reading
 from hwr.model import CRNN
 
 
@@ -27,11 +30,43 @@ def hwr_command():
     return [str(script)] if script.is_file() else [sys.executable, "-m", "hwr.cli"]
 
 
-def prediction_lines(out: str) -> dict[str, str]:
-    lines = dict(line.split("\t", 1) for line in out.splitlines() if "\t" in line)
-    for text in lines.values():
+def predictions(out: str) -> dict[str, tuple[str, float]]:
+    """TSV lines -> {path: (text, confidence)}, checking every field."""
+    rows = {}
+    for line in out.splitlines():
+        path, text, confidence = line.split("\t")
         assert set(text) <= set(ALPHABET)
-    return lines
+        assert 0.0 <= float(confidence) <= 1.0
+        rows[path] = (text, float(confidence))
+    return rows
+
+
+def images_in(folder: Path, names: list[str]) -> list[Path]:
+    paths = []
+    for i, name in enumerate(names):
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(jpeg_bytes(324, 36, seed=i, fmt="PNG" if name.endswith(".png") else "JPEG"))
+        paths.append(path)
+    return paths
+
+
+def predict(capsys, *args) -> tuple[int, str, str]:
+    """cli.main(['predict', *args]) -> (exit code, stdout, stderr)."""
+    try:
+        cli.main(["predict", *map(str, args)])
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"hwr {__version__}"
 
 
 def test_predict_subprocess_good_and_bad_files(tmp_path, model_file):
@@ -41,25 +76,138 @@ def test_predict_subprocess_good_and_bad_files(tmp_path, model_file):
     bad.write_text("this is not an image\n")
     result = run([*hwr_command(), "predict", str(good), str(bad), "--model", str(model_file), "--device", "cpu"],
                  tmp_path, subprocess_env(tmp_path), timeout=300)
-    assert result.returncode != 0, describe(result)
-    assert list(prediction_lines(result.stdout)) == [str(good)], describe(result)  # path<TAB>text
-    errors = [line for line in result.stderr.splitlines() if "error" in line]
-    assert len(errors) == 1 and str(bad) in errors[0], describe(result)
+    assert result.returncode == 1, describe(result)
+    assert list(predictions(result.stdout)) == [str(good)], describe(result)
+    assert f"skipped {bad}: not an image" in result.stderr, describe(result)
+    assert "read 1 image; skipped 1: 1 not an image" in result.stderr
     assert "Traceback" not in result.stderr
 
 
-def test_predict_uses_the_model_named_by_params(tmp_path, monkeypatch, capsys):
+def test_folder_is_read_recursively_and_every_skip_counted(tmp_path, model_file, capsys):
+    scans = tmp_path / "scans"
+    good = images_in(scans, ["b.jpg", "a.png", "deeper/c.JPG", "deeper/more/d.jpeg"])
+    (scans / "empty.jpg").write_bytes(b"")
+    (scans / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    (scans / "README.txt").write_text("scans of names\n")  # not named like an image: ignored, counted
+    images_in(scans, [".hidden/e.jpg", "._a.png"])  # hidden: ignored, counted
+    code, out, err = predict(capsys, scans, tmp_path / "gone.jpg", "--model", model_file, "--device", "cpu")
+    assert code == 1
+    expected = [scans / "a.png", scans / "b.jpg", scans / "deeper/c.JPG", scans / "deeper/more/d.jpeg"]
+    assert sorted(good) == sorted(expected)
+    assert list(predictions(out)) == [str(p) for p in expected]  # sorted, folder by folder
+    assert f"skipped {scans / 'empty.jpg'}: empty file" in err
+    assert f"skipped {scans / 'broken.jpg'}: not an image" in err
+    assert f"skipped {tmp_path / 'gone.jpg'}: not found" in err
+    assert err.strip().splitlines()[-1] == ("read 4 images; skipped 3: 1 not found, 1 not an image, 1 empty file; "
+                                            "ignored 2 other files in folders (not named like images)")
+    assert "Traceback" not in err
+
+
+def test_globs_and_paths_on_stdin(tmp_path, model_file, capsys, monkeypatch):
+    paths = images_in(tmp_path, ["x1.png", "x2.png", "y.jpg"])
+    monkeypatch.chdir(tmp_path)
+    code, out, err = predict(capsys, "x*.png", "nothing*.jpg", "--model", model_file)
+    assert code == 1 and list(predictions(out)) == ["x1.png", "x2.png"]
+    assert "skipped nothing*.jpg: no match" in err
+    monkeypatch.setattr(sys, "stdin", io.StringIO(f"{paths[2]}\n\n{paths[0]}\n"))
+    code, out, err = predict(capsys, "-", "--model", model_file)
+    assert code == 0 and err == ""
+    assert list(predictions(out)) == [str(paths[2]), str(paths[0])]
+
+
+def test_json_lines_and_alternatives(tmp_path, model_file, capsys, monkeypatch):
+    images = images_in(tmp_path, ["a.jpg", "b.jpg"])
+    code, out, _ = predict(capsys, *images, "--model", model_file, "--json")
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and [r["path"] for r in rows] == [str(p) for p in images]
+    tsv = predictions(predict(capsys, *images, "--model", model_file)[1])
+    for row in rows:
+        assert set(row) == {"path", "text", "confidence"}  # greedy has no alternatives
+        assert tsv[row["path"]] == (row["text"], pytest.approx(row["confidence"], abs=5e-5))
+
+    def with_alternatives(log_probs):  # a decoder that gives alternatives, as beam search does
+        return [Reading("ANNA", 0.5, (("ANA", 0.25), ("HANNA", 0.125)))] * len(log_probs)
+
+    monkeypatch.setattr(cli, "decoder", lambda args: with_alternatives)
+    out = predict(capsys, images[0], "--model", model_file, "--json")[1]
+    assert json.loads(out) == {"path": str(images[0]), "text": "ANNA", "confidence": 0.5,
+                               "alternatives": [{"text": "ANA", "confidence": 0.25}, {"text": "HANNA", "confidence": 0.125}]}
+    out = predict(capsys, images[0], "--model", model_file)[1]
+    assert out == f"{images[0]}\tANNA\t0.5000\tANA\t0.2500\tHANNA\t0.1250\n"
+
+
+def test_output_file_is_written_whole(tmp_path, model_file, capsys):
+    images = images_in(tmp_path / "in", ["a.jpg", "b.jpg", "c.jpg"])
+    target = tmp_path / "out" / "names.tsv"
+    code, out, err = predict(capsys, tmp_path / "in", "--model", model_file, "--output", target, "--batch-size", "2")
+    assert code == 0 and out == ""
+    assert list(predictions(target.read_text())) == [str(p) for p in images]
+    assert err.strip() == f"read 3 images; wrote {target}"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["names.tsv"]  # no temporary file left
+    # a run that fails leaves the earlier output as it was
+    before = target.read_text()
+    code, _, err = predict(capsys, tmp_path / "in", "--model", tmp_path / "none.pt", "--output", target)
+    assert code == 2 and target.read_text() == before
+    assert sorted(p.name for p in target.parent.iterdir()) == ["names.tsv"]
+
+
+@pytest.mark.parametrize("size", ["0", "-1"])
+def test_batch_size_must_be_positive(tmp_path, model_file, capsys, size):
+    images = images_in(tmp_path, ["a.jpg"])
+    code, out, err = predict(capsys, *images, "--model", model_file, "--batch-size", size)
+    assert code == 2 and out == ""
+    assert err == f"error: --batch-size must be a positive whole number, not {size}\n"
+
+
+def test_batches_give_the_same_readings(tmp_path, model_file, capsys):
+    images = images_in(tmp_path, [f"{i}.jpg" for i in range(5)])
+    one = predict(capsys, *images, "--model", model_file, "--batch-size", "1")[1]
+    many = predict(capsys, *images, "--model", model_file, "--batch-size", "3")[1]
+    assert [t for t, _ in predictions(one).values()] == [t for t, _ in predictions(many).values()]
+
+
+def test_progress_bar_only_on_a_terminal(tmp_path, model_file, capsys, monkeypatch):
+    folder = tmp_path / "many"
+    images_in(folder, [f"{i}.jpg" for i in range(4)])
+    _, _, err = predict(capsys, folder, "--model", model_file, "--batch-size", "1")
+    assert err == ""  # stderr is not a terminal here: no bar
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    cli.main(["predict", str(folder), "--model", str(model_file), "--batch-size", "1"])
+    assert "/4 [" in terminal.getvalue() and "image/s" in terminal.getvalue()  # the bar showed (then cleared)
+
+
+def test_works_from_any_folder_with_model(tmp_path, model_file, capsys, monkeypatch):
+    elsewhere = tmp_path / "elsewhere"
+    images = images_in(elsewhere, ["a.jpg"])
+    monkeypatch.chdir(elsewhere)  # no project here or above
+    code, out, _ = predict(capsys, "a.jpg", "--model", model_file)
+    assert code == 0 and list(predictions(out)) == ["a.jpg"]
+    code, out, err = predict(capsys, images[0])
+    assert code == 2 and out == ""
+    assert err.startswith("error: no --model given and no hwr project") and len(err.splitlines()) == 1
+
+
+def test_predict_uses_the_model_named_by_params_from_a_subfolder(tmp_path, monkeypatch, capsys):
     torch.manual_seed(0)
     save_model(tmp_path / "models" / "lstm-full" / "model.pt", CRNN("lstm"), {"rnn": "lstm", "resize": "fit"})
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"rnn": "lstm"}))
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
     images = []
     for i, size in enumerate([(324, 36), (100, 20), (600, 120)]):
-        images.append(tmp_path / f"img{i}.png")
+        images.append(tmp_path / "scans" / f"img{i}.png")
+        images[-1].parent.mkdir(exist_ok=True)
         images[-1].write_bytes(jpeg_bytes(*size, seed=i, fmt="PNG"))
-    monkeypatch.chdir(tmp_path)
-    cli.main(["predict", *map(str, images), "--device", "cpu", "--batch-size", "2"])
-    out = capsys.readouterr().out
-    assert list(prediction_lines(out)) == [str(p) for p in images]
+    monkeypatch.chdir(tmp_path / "scans")
+    code, out, _ = predict(capsys, *[p.name for p in images], "--device", "cpu", "--batch-size", "2")
+    assert code == 0 and list(predictions(out)) == [p.name for p in images]
+    code, _, err = predict(capsys, images[0].name, "--rnn", "gru")  # the project has no GRU model
+    assert code == 2 and "gru-full" in err and "not found" in err
 
 
 def test_predict_real_image(tmp_path, real_sample, model_file, capsys):
@@ -67,44 +215,45 @@ def test_predict_real_image(tmp_path, real_sample, model_file, capsys):
         member = next(n for n in zf.namelist() if n.endswith(".jpg"))
         image = tmp_path / Path(member).name
         image.write_bytes(zf.read(member))
-    cli.main(["predict", str(image), "--model", str(model_file), "--device", "cpu"])
-    assert list(prediction_lines(capsys.readouterr().out)) == [str(image)]
-
-
-def test_predict_non_image_exits_non_zero(tmp_path, model_file, capsys):
-    bad = tmp_path / "fake.jpg"
-    bad.write_bytes(b"\xff\xd8\xff\xe0 truncated")
-    missing = tmp_path / "missing.jpg"
-    with pytest.raises(SystemExit) as info:
-        cli.main(["predict", str(bad), str(missing), "--model", str(model_file), "--device", "cpu"])
-    assert info.value.code != 0
-    captured = capsys.readouterr()
-    assert captured.out == ""
-    lines = captured.err.splitlines()
-    assert len(lines) == 2
-    assert str(bad) in lines[0] and "error" in lines[0]
-    assert str(missing) in lines[1] and "error" in lines[1]
+    code, out, _ = predict(capsys, image, "--model", model_file, "--device", "cpu")
+    assert code == 0 and list(predictions(out)) == [str(image)]
 
 
 def test_predict_without_model(tmp_path, capsys):
     image = tmp_path / "a.jpg"
     image.write_bytes(jpeg_bytes())
-    with pytest.raises(SystemExit) as info:
-        cli.main(["predict", str(image), "--model", str(tmp_path / "none.pt"), "--device", "cpu"])
-    assert info.value.code == 2
-    err = capsys.readouterr().err
+    code, _, err = predict(capsys, image, "--model", tmp_path / "none.pt")
+    assert code == 2
     assert err.startswith("error: ") and "none.pt" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("content", [torch.zeros(3), {"weights": [1, 2]}, "trainer"])
+def test_a_torch_file_that_is_not_a_model_is_one_line(tmp_path, capsys, content):
+    image = tmp_path / "a.jpg"
+    image.write_bytes(jpeg_bytes())
+    path = tmp_path / "foreign.pt"
+    atomic_save({"trainer": {}, "best_model": {}} if content == "trainer" else content, path)
+    code, out, err = predict(capsys, image, "--model", path)
+    assert code == 2 and out == ""
+    assert err.startswith(f"error: {path}: ") and len(err.splitlines()) == 1
+    assert ("training checkpoint" if content == "trainer" else "not an hwr model") in err
+
+
+def test_nothing_to_read(tmp_path, model_file, capsys):
+    (tmp_path / "notes.txt").write_text("no scans here\n")
+    code, _, err = predict(capsys, tmp_path, "--model", model_file)
+    assert code == 2 and err.startswith(f"error: no images found in {tmp_path}; hwr reads files ending in .bmp")
+    assert err.endswith("(1 other file ignored)\n") and len(err.splitlines()) == 1
 
 
 def test_predict_with_bad_params_names_the_key(tmp_path, monkeypatch, capsys):
     (tmp_path / "params.yaml").write_text("rnn: foo\n")
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
     image = tmp_path / "a.jpg"
     image.write_bytes(jpeg_bytes())
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(SystemExit) as info:
-        cli.main(["predict", str(image)])
-    assert info.value.code == 2
-    err = capsys.readouterr().err
+    code, _, err = predict(capsys, image)
+    assert code == 2
     assert err.startswith("error: ") and "rnn" in err and "foo" in err
 
 
@@ -121,4 +270,3 @@ def test_synth_writes_a_dataset(tmp_path, capsys):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "test_v2.zip", "train_v2.zip", "validation_v2.zip", "written_name_test_v2.csv", "written_name_train_v2.csv",
         "written_name_validation_v2.csv"]
-

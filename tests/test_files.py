@@ -80,3 +80,8 @@ def test_only_new_files_are_written():
     with pytest.raises(ValueError, match="mode"):
         with files.atomic_file("x", "a"):
             pass
+
+
+def test_write_bytes(tmp_path):
+    files.write_bytes(tmp_path / "b.bin", b"\x00\xff")
+    assert (tmp_path / "b.bin").read_bytes() == b"\x00\xff"

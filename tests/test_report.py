@@ -75,3 +75,12 @@ def test_headline_keeps_the_numbers_not_the_error_lists():
 @pytest.mark.parametrize("seconds,text", [(0, "0'00\""), (59.6, "1'00\""), (1872, "31'12\""), (None, "–")])
 def test_duration(seconds, text):
     assert report._duration(seconds) == text
+
+
+def test_markdown_links_the_figures():
+    summaries = {run: summary(run, 0.5, 397) for run in report.RUNS}
+    figures = [("Validation curves", "figures/learning_curves.png"), ("Confusions", "figures/confusion.png")]
+    text = report.to_markdown(report.build(summaries, TESTS), figures)
+    assert text.endswith("\n## Validation curves\n\n![Validation curves](figures/learning_curves.png)\n"
+                         "\n## Confusions\n\n![Confusions](figures/confusion.png)\n")
+    assert "![" not in report.to_markdown(report.build(summaries, TESTS))

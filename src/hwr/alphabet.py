@@ -15,6 +15,7 @@ BLANK = NUM_SYMBOLS  # 29: CTC blank, last class
 NUM_CLASSES = NUM_SYMBOLS + 1  # 30
 PAD = -1
 MAX_LABEL_LENGTH = 24
+GAP = "∅"  # in aligned character pairs: a missing or extra character
 
 _INDEX = {ch: i for i, ch in enumerate(ALPHABET)}
 

@@ -1,54 +1,154 @@
-"""The ``hwr`` command: recognise images with a trained model, and generate synthetic data.
+"""The ``hwr`` command: recognise images with a trained model, export it, serve it, make data.
 
-    hwr predict IMAGE...            recognised text per image (model chosen by params `rnn`)
-    hwr synth OUT_DIR --train N ... a synthetic dataset in the Kaggle layout
-    hwr synth --preview sheet.png   a contact sheet of synthetic samples
+    hwr predict IMAGE|FOLDER|GLOB|- ...  recognised text per image (TSV, or --json lines)
+    hwr export MODEL.pt OUT.onnx         the model in ONNX, for onnxruntime without torch
+    hwr serve                            a web page and JSON API that read uploaded scans
+    hwr synth OUT_DIR --train N ...      a synthetic dataset in the Kaggle layout
+    hwr synth --preview sheet.png        a contact sheet of synthetic samples
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import logging
+import os
 import sys
 from pathlib import Path
 
+from hwr import __version__
 from hwr.errors import HwrError, exit_codes
+
+PROJECT_MARKER = "dvc.yaml"
+
+
+def _project_root() -> Path | None:
+    """The nearest folder, this one or above, that holds an hwr project (as git finds its root)."""
+    here = Path.cwd()
+    return next((d for d in (here, *here.parents) if (d / PROJECT_MARKER).is_file()), None)
+
+
+def model_path(args) -> Path:
+    """``--model``, else the *full* model of the family ``--rnn`` or params' ``rnn`` names, in the
+    project this folder belongs to."""
+    if args.model:
+        return Path(args.model)
+    from hwr import params as params_module
+
+    root = Path(args.params).parent if args.params else _project_root()
+    if root is None:
+        raise HwrError(f"no --model given and no hwr project ({PROJECT_MARKER}) in this folder or above; "
+                       "give --model FILE (a model.pt or an exported .onnx)")
+    rnn = args.rnn or params_module.load(Path(args.params) if args.params else root / "params.yaml").rnn
+    return root / "models" / f"{rnn}-full" / "model.pt"
+
+
+def decoder(args):
+    """The decoder ``--decoder`` chooses (greedy: the best path)."""
+    from hwr.decoding import greedy_read
+
+    return greedy_read
+
+
+def _positive(value: int, option: str) -> int:
+    if value < 1:
+        raise HwrError(f"{option} must be a positive whole number, not {value}")
+    return value
+
+
+def _escape(text: str) -> str:
+    """A path safe in a TSV field: tab, newline and backslash escaped as in Python literals."""
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def tsv_line(path: str, reading) -> str:
+    """path, text, confidence, then (text, confidence) of each alternative, tab-separated."""
+    fields = [_escape(path), reading.text, f"{reading.confidence:.4f}"]
+    for text, confidence in reading.alternatives:
+        fields += [text, f"{confidence:.4f}"]
+    return "\t".join(fields) + "\n"
+
+
+def json_line(path: str, reading) -> str:
+    """One JSON object a line: path, text, confidence, and alternatives when the decoder gives them."""
+    obj = {"path": path, "text": reading.text, "confidence": round(reading.confidence, 6)}
+    if reading.alternatives:
+        obj["alternatives"] = [{"text": t, "confidence": round(c, 6)} for t, c in reading.alternatives]
+    return json.dumps(obj, ensure_ascii=False) + "\n"
 
 
 def _predict(args) -> None:
     import numpy as np
-    import torch
+    from tqdm import tqdm
 
-    from hwr import params as params_module
-    from hwr.checkpoints import load_model
-    from hwr.images import UndecodableImage, to_model_input
-    from hwr.inference import recognise
-    from hwr.runtime import resolve_precision
+    from hwr import sources
+    from hwr.files import atomic_file
+    from hwr.predictor import open_model
 
-    if args.model:
-        model_path = Path(args.model)
-    else:
-        rnn = args.rnn or params_module.load(args.params).rnn
-        model_path = Path("models") / f"{rnn}-full" / "model.pt"
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    model, config = load_model(model_path, device)
-    resize = config.get("resize", "crop")  # preprocess exactly as the model was trained
-    images, names, failed = [], [], 0
-    for path in args.images:
-        try:
-            images.append(to_model_input(Path(path).read_bytes(), resize))
-            names.append(path)
-        except (OSError, UndecodableImage) as exc:
-            print(f"{path}\terror: cannot read image ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})",
-                  file=sys.stderr)
-            failed += 1
-    if images:
-        readings, _ = recognise(model, np.stack(images), batch_size=args.batch_size, device=device,
-                             dtype=resolve_precision("auto", device))
-        for name, reading in zip(names, readings):
-            print(f"{name}\t{reading.text}")
-    if failed:
+    batch_size = _positive(args.batch_size, "--batch-size")
+    found = sources.find_images(args.inputs, stdin=sys.stdin)
+    if not found.paths and not found.skips:
+        raise HwrError(f"no images found in {' '.join(args.inputs)}; hwr reads files ending in "
+                       f"{', '.join(sorted(sources.IMAGE_SUFFIXES))} ({found.ignored} other "
+                       f"file{'s' if found.ignored != 1 else ''} ignored)")
+    predictor = open_model(model_path(args), decoder=decoder(args), batch_size=batch_size, device=args.device)
+    line = json_line if args.json else tsv_line
+    skips, read = list(found.skips), 0
+    for skip in skips:
+        print(skip.message(), file=sys.stderr)
+    output = atomic_file(args.output) if args.output else contextlib.nullcontext(sys.stdout)
+    progress = tqdm(total=len(found.paths), unit="image", file=sys.stderr, leave=False,
+                    disable=not sys.stderr.isatty() or len(found.paths) <= batch_size)
+    try:
+        with output as out, progress:
+            for start in range(0, len(found.paths), batch_size):
+                chunk = found.paths[start : start + batch_size]
+                images, names = [], []
+                for path in chunk:
+                    image = sources.load_image(path, predictor.resize)
+                    if isinstance(image, sources.Skip):
+                        skips.append(image)
+                        progress.write(image.message(), file=sys.stderr)
+                    else:
+                        images.append(image)
+                        names.append(path)
+                if images:
+                    out.writelines(line(name, reading) for name, reading in zip(names, predictor.read(np.stack(images))))
+                    out.flush()
+                    read += len(images)
+                progress.update(len(chunk))
+    except BrokenPipeError:  # the reader stopped early (hwr predict ... | head): end quietly, as cat does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)
+    except OSError as exc:  # reading images is OSError-proof (sources.load_image): this is the output file
+        raise HwrError(f"{args.output or 'standard output'}: cannot write ({exc.strerror or exc})") from None
+    if skips or found.ignored or args.output:
+        print(sources.summary(read, skips, found.ignored) + (f"; wrote {args.output}" if args.output else ""),
+              file=sys.stderr)
+    if skips:
         sys.exit(1)
+
+
+def _export(args) -> None:
+    from hwr.export import export_onnx
+
+    meta = export_onnx(args.model, args.out, opset=_positive(args.opset, "--opset"))
+    print(f"wrote {args.out}: ONNX opset {meta['opset']}, dynamic batch, input uint8 (N, 64, 256), "
+          f"{meta['rnn'].upper()}, resize {meta['resize']}")
+
+
+def _serve(args) -> None:
+    from hwr import serve
+
+    limits = serve.Limits(max_files=_positive(args.max_files, "--max-files"),
+                          max_file_bytes=_positive(args.max_file_bytes, "--max-file-bytes"),
+                          max_pixels=_positive(args.max_pixels, "--max-pixels"))
+    path = model_path(args)
+    app = serve.load_app(path, limits=limits, device=args.device, decoder=decoder(args))
+    print(f"serving {path} ({app.state.predictor.backend}) on http://{args.host}:{args.port}/ - Ctrl-C stops",
+          file=sys.stderr)
+    serve.run(app, host=args.host, port=args.port)
 
 
 def _synth(args) -> None:
@@ -76,20 +176,48 @@ def _synth(args) -> None:
         print(f"{split}: {s['images']} images")
 
 
+def _model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", help="a model file: model.pt, or an exported .onnx "
+                                   "(default: models/<rnn>-full/model.pt of the project here or above)")
+    p.add_argument("--rnn", choices=["gru", "lstm"], help="model family (default: `rnn` in params.yaml)")
+    p.add_argument("--params", help="params file that selects the model (default: the project's params.yaml)")
+    p.add_argument("--device", help="torch models: cpu, cuda, cuda:1 ... (default: cuda when present)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from hwr.params import DEFAULT_SYNTH_SIZES
 
     parser = argparse.ArgumentParser(prog="hwr", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"hwr {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("predict", help="recognise handwritten names in image files")
-    p.add_argument("images", nargs="+", help="image files (JPEG, PNG, ...)")
-    p.add_argument("--rnn", choices=["gru", "lstm"], help="model family (default: `rnn` in params.yaml)")
-    p.add_argument("--model", help="a model file (default: models/<rnn>-full/model.pt)")
-    p.add_argument("--params", default="params.yaml", help="params file that selects the model")
-    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when present)")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="image files, folders (read recursively), globs, or - for paths on standard input")
+    _model_options(p)
+    p.add_argument("--json", action="store_true", help="one JSON object a line instead of TSV")
+    p.add_argument("--output", "-o", metavar="FILE", help="write the results to FILE (whole, or not at all)")
+    p.add_argument("--batch-size", type=int, default=64, help="images read at once (default: 64)")
     p.set_defaults(func=_predict)
+
+    e = sub.add_parser("export", help="export a model to ONNX (runs on onnxruntime, without torch)")
+    e.add_argument("model", metavar="MODEL.pt", help="a model file training wrote")
+    e.add_argument("out", metavar="OUT.onnx", help="the ONNX file to write")
+    from hwr.export import OPSET
+
+    e.add_argument("--opset", type=int, default=OPSET, help=f"ONNX opset (default: {OPSET})")
+    e.set_defaults(func=_export)
+
+    v = sub.add_parser("serve", help="a web page and JSON API that read uploaded scans and drawings")
+    _model_options(v)
+    v.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
+    v.add_argument("--port", type=int, default=8000)
+    from hwr.serve import Limits
+
+    v.add_argument("--max-files", type=int, default=Limits.max_files, help="images per request")
+    v.add_argument("--max-file-bytes", type=int, default=Limits.max_file_bytes, help="bytes per image")
+    v.add_argument("--max-pixels", type=int, default=Limits.max_pixels, help="pixels per image (width x height)")
+    v.set_defaults(func=_serve)
 
     s = sub.add_parser("synth", help="generate a synthetic dataset in the Kaggle layout")
     s.add_argument("out_dir", nargs="?", help="output folder for <split>_v2.zip and written_name_<split>_v2.csv")

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from hwr.alphabet import GAP
 from hwr.checkpoints import load_model
 from hwr.errors import HwrError
 from hwr.inference import recognise
@@ -15,7 +16,6 @@ from hwr.metrics import aligned_pairs, confusions, mean_letter_share_on_errors, 
 from hwr.runtime import resolve_precision
 from hwr.store import Store
 
-GAP = "∅"  # stands for a missing or extra character in the confusion pairs
 
 
 def evaluate_model(model_path: str | Path, store: Store, *, batch_size: int = 256, top: int = 10,

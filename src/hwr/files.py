@@ -50,6 +50,11 @@ def write_text(path: str | Path, text: str) -> None:
         f.write(text)
 
 
+def write_bytes(path: str | Path, data: bytes) -> None:
+    with atomic_file(path, "wb") as f:
+        f.write(data)
+
+
 def write_json(path: str | Path, obj) -> None:
     write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
 

@@ -63,7 +63,8 @@ def headline(test: dict, rnn: str) -> dict:
             **{key: test[key] for key in HEADLINE if key in test}}
 
 
-def to_markdown(table: dict) -> str:
+def to_markdown(table: dict, figures: list[tuple[str, str]] = ()) -> str:
+    """The table, then each figure (caption, path relative to the Markdown file) as an image link."""
     runs = table["runs"]
     names = list(runs)
     header = ["", *[f"{n} (ours)" for n in names], *[f"{n} (study)" for n in RUNS], "Kaggle baseline"]
@@ -96,4 +97,5 @@ def to_markdown(table: dict) -> str:
     product = f"\n\n`hwr predict` uses **{table['product']}** (params: `rnn`)." if table.get("product") else ""
     note = ("\n\nStudy columns: the published figures (validation, Kaggle data, 10 epochs at batch 128). "
             f"{OVERFITTING_DEFINITION[0].upper()}{OVERFITTING_DEFINITION[1:]}.\n")
-    return "# Model comparison\n\n" + "\n".join(lines) + product + note
+    pictures = "".join(f"\n## {caption}\n\n![{caption}]({path})\n" for caption, path in figures)
+    return "# Model comparison\n\n" + "\n".join(lines) + product + note + pictures

@@ -1,0 +1,79 @@
+"""Export a trained model to ONNX, to run it with onnxruntime and no torch (``hwr.predictor``).
+
+The graph reads what ``hwr predict`` feeds a torch model: uint8 images (N, 64, 256) prepared by
+``hwr.images.to_model_input``, white 255; its normalisation to ink-positive floats is part of the
+graph. It returns the log-probabilities (N, 64, 30), blank last. The batch dimension is dynamic.
+The model's resize mode, family, alphabet and hwr's version travel as ONNX metadata, so that the
+images it reads are prepared as its training images were.
+
+What is exported is :class:`hwr.model.StudyCRNN`, the network written plainly with torch's own
+GRU/LSTM (standard ONNX operators), loaded with the model's weights: the two compute the same
+function (a test holds them to it), and hwr's compiled kernels have no ONNX form.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import warnings
+from pathlib import Path
+
+from hwr import __version__
+from hwr.alphabet import ALPHABET
+from hwr.errors import HwrError
+from hwr.files import write_bytes
+from hwr.images import HEIGHT, WIDTH
+from hwr.predictor import ONNX_INPUT, ONNX_OUTPUT
+
+OPSET = 18  # the opset torch's exporter writes natively; onnxruntime >= 1.14 runs it
+
+
+def export_onnx(model_path: str | Path, out_path: str | Path, opset: int = OPSET) -> dict:
+    """Writes ``out_path`` (atomically) from the torch model file ``model_path``; returns its metadata."""
+    try:
+        import onnx
+        import onnxscript  # noqa: F401  (torch's exporter needs it; fail here with the fix, not inside torch)
+    except ImportError:
+        raise HwrError("hwr export needs onnx and onnxscript; install them with pip install 'hwr[onnx]'") from None
+    import torch
+
+    from hwr.checkpoints import load_model
+    from hwr.model import StudyCRNN
+
+    trained, config = load_model(model_path)
+    plain = StudyCRNN(config["rnn"]).eval()
+    plain.load_state_dict(trained.state_dict())
+    example = torch.full((2, HEIGHT, WIDTH), 255, dtype=torch.uint8)
+    with _quiet():
+        program = torch.onnx.export(
+            plain, (example,), dynamo=True, opset_version=opset, input_names=[ONNX_INPUT],
+            output_names=[ONNX_OUTPUT], dynamic_shapes=({0: torch.export.Dim("batch", min=1)},),
+            verbose=False)
+    proto = program.model_proto
+    metadata = {"hwr_version": __version__, "rnn": config["rnn"], "resize": config.get("resize", "crop"),
+                "alphabet": ALPHABET, "opset": str(opset)}
+    for key, value in metadata.items():
+        proto.metadata_props.add(key=key, value=value)
+    proto.doc_string = (f"hwr {config['rnn'].upper()} CRNN: uint8 images (N, {HEIGHT}, {WIDTH}), white 255, "
+                        f"resized by '{metadata['resize']}' -> CTC log-probabilities (N, 64, 30), blank last")
+    onnx.checker.check_model(proto)
+    write_bytes(out_path, proto.SerializeToString())
+    return metadata
+
+
+@contextlib.contextmanager
+def _quiet():
+    """torch's exporter reports its progress on stdout and warns about things that do not concern
+    this model (torchvision's operators, deprecations inside torch); the user sees hwr's own line."""
+    loggers = [logging.getLogger(name) for name in ("torch.onnx", "torch._dynamo", "torch.export", "onnxscript")]
+    levels = [logger.level for logger in loggers]
+    try:
+        for logger in loggers:
+            logger.setLevel(logging.ERROR)
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)

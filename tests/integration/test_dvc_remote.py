@@ -1,0 +1,46 @@
+"""Sharing models as DVC users do: ``dvc remote add`` + ``dvc push`` in one clone, ``git clone`` +
+``dvc pull`` in another, on a local-folder remote (any DVC remote behaves alike)."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+import yaml
+from _support import RUNS, describe, run
+
+pytestmark = pytest.mark.slow
+
+
+def md5(path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def test_push_then_pull_into_a_fresh_clone(make_pipeline, tmp_path):
+    producer = make_pipeline("remote", {})
+    producer.dvc("repro", timeout=1800)  # a whole (tiny) pipeline: minutes on a busy 2-core machine
+    remote = tmp_path / "remote"
+    producer.dvc("remote", "add", "-d", "shared", str(remote))
+    producer.git("add", "-A")
+    producer.git("commit", "-q", "--no-gpg-sign", "-m", "trained, with a remote")
+    producer.dvc("push")
+    assert any(p.is_file() for p in remote.rglob("*")), "dvc push sent nothing"
+
+    clone = tmp_path / "clone"
+    result = run(["git", "clone", "-q", str(producer.repo), str(clone)], tmp_path, producer.env, timeout=120)
+    assert result.returncode == 0, describe(result)
+    assert not (clone / "models").exists()  # the models travel through the remote, not git
+    pulled = run(["dvc", "pull"], clone, producer.env, timeout=600)
+    assert pulled.returncode == 0, describe(pulled)
+
+    artifacts = yaml.safe_load((clone / "dvc.yaml").read_text())["artifacts"]
+    assert sorted(artifacts) == sorted(RUNS)
+    for name, artifact in artifacts.items():
+        assert artifact["type"] == "model" and artifact["desc"] and artifact["labels"]
+        assert md5(clone / artifact["path"]) == md5(producer.repo / artifact["path"]), name
+    lock = yaml.safe_load((clone / "dvc.lock").read_text())["stages"]
+    for run_name in RUNS:
+        (out,) = [o for o in lock[f"train@{run_name}"]["outs"] if o["path"] == f"models/{run_name}"]
+        assert out["md5"].endswith(".dir")
+    status = run(["dvc", "status"], clone, producer.env, timeout=300)
+    assert status.returncode == 0 and "up to date" in status.stdout, describe(status)
