@@ -22,6 +22,8 @@ RESIZE_CHOICES = ("crop", "fit")
 EMPTY_POLICIES = ("drop", "keep")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 SCHEDULES = ("constant", "onecycle")
+DECODERS = ("greedy", "beam", "lexicon")  # hwr.decoding builds them
+MAX_LM_ORDER = 6  # the largest n-gram order KenLM (as flashlight-text ships it) reads
 
 
 @dataclass(frozen=True)
@@ -85,10 +87,21 @@ class TrainParams:
 
 
 @dataclass(frozen=True)
+class LexiconParams:
+    extra: str = "configs/extra-names.csv"  # more names (CSV with IDENTITY[,count]); the default is empty
+    order: int = 6
+
+
+@dataclass(frozen=True)
 class EvaluateParams:
     split: str = "test"
     batch_size: int = 256
     top_confusions: int = 10
+    decoder: str = "greedy"
+    beam_width: int = 16
+    lm_weight: float = 0.5
+    lexicon_bonus: float = 3.0
+    calibrate: bool = True
 
 
 @dataclass(frozen=True)
@@ -99,6 +112,7 @@ class Params:
     clean: CleanParams = CleanParams()
     preprocess: PreprocessParams = PreprocessParams()
     train: TrainParams = TrainParams()
+    lexicon: LexiconParams = LexiconParams()
     evaluate: EvaluateParams = EvaluateParams()
 
 
@@ -114,6 +128,11 @@ def _check_choice(key: str, value: Any, choices) -> None:
 def _check_int(key: str, value: Any, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         _fail(key, value, f"expected an integer >= {minimum}")
+
+
+def _check_nonnegative(key: str, value: Any, meaning: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        _fail(key, value, f"expected a number >= 0 ({meaning})")
 
 
 def _check_positive(key: str, value: Any) -> None:
@@ -178,6 +197,18 @@ def _validate(p: Params) -> None:
     _check_choice("evaluate.split", p.evaluate.split, SPLITS)
     _check_int("evaluate.batch_size", p.evaluate.batch_size, 1)
     _check_int("evaluate.top_confusions", p.evaluate.top_confusions, 1)
+    e = p.evaluate
+    _check_choice("evaluate.decoder", e.decoder, DECODERS)
+    _check_int("evaluate.beam_width", e.beam_width, 1)
+    _check_nonnegative("evaluate.lm_weight", e.lm_weight, "0 = no character language model")
+    _check_nonnegative("evaluate.lexicon_bonus", e.lexicon_bonus, "0 = no lexicon bonus")
+    if not isinstance(e.calibrate, bool):
+        _fail("evaluate.calibrate", e.calibrate, "expected true or false")
+    if not isinstance(p.lexicon.extra, str) or not p.lexicon.extra.strip():
+        _fail("lexicon.extra", p.lexicon.extra, "expected the path of a names CSV (configs/extra-names.csv is empty)")
+    _check_int("lexicon.order", p.lexicon.order, 1)
+    if p.lexicon.order > MAX_LM_ORDER:
+        _fail("lexicon.order", p.lexicon.order, f"KenLM reads n-grams up to order {MAX_LM_ORDER}")
 
 
 def from_dict(raw: dict) -> Params:
@@ -185,7 +216,7 @@ def from_dict(raw: dict) -> Params:
     if raw is not None and not isinstance(raw, dict):
         _fail("params", raw, "expected a mapping of groups (rnn, data, synth, clean, ...)")
     raw = dict(raw or {})
-    for group in ("data", "synth", "clean", "preprocess", "train", "evaluate"):
+    for group in ("data", "synth", "clean", "preprocess", "train", "lexicon", "evaluate"):
         if raw.get(group) is not None and not isinstance(raw[group], dict):
             _fail(group, raw[group], "expected a mapping of its keys")
     train = dict(raw.get("train") or {})
@@ -215,6 +246,7 @@ def from_dict(raw: dict) -> Params:
             clean=_build(CleanParams, clean, "clean"),
             preprocess=_build(PreprocessParams, raw.get("preprocess"), "preprocess"),
             train=_build(TrainParams, train, "train"),
+            lexicon=_build(LexiconParams, raw.get("lexicon"), "lexicon"),
             evaluate=_build(EvaluateParams, raw.get("evaluate"), "evaluate"),
         )
     except TypeError as exc:  # e.g. a missing required field in a subset
