@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from hwr.errors import HwrError
+from hwr.params import DECODERS
 
 
 def _predict(args) -> None:
@@ -20,6 +21,7 @@ def _predict(args) -> None:
     import torch
 
     from hwr import params as params_module
+    from hwr.beam import make_decoder
     from hwr.checkpoints import load_model
     from hwr.images import UndecodableImage, to_model_input
     from hwr.inference import recognise
@@ -32,6 +34,8 @@ def _predict(args) -> None:
         model_path = Path("models") / f"{rnn}-full" / "model.pt"
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model, config = load_model(model_path, device)
+    decoder = make_decoder(args.decoder, args.params, top_k=args.top_k,
+                           calibration=Path("eval") / model_path.parent.name / "calibration.json")
     resize = config.get("resize", "crop")  # preprocess exactly as the model was trained
     images, names, failed = [], [], 0
     for path in args.images:
@@ -44,9 +48,9 @@ def _predict(args) -> None:
             failed += 1
     if images:
         readings, _ = recognise(model, np.stack(images), batch_size=args.batch_size, device=device,
-                             dtype=resolve_precision("auto", device))
+                             dtype=resolve_precision("auto", device), decoder=decoder)
         for name, reading in zip(names, readings):
-            print(f"{name}\t{reading.text}")
+            print("\t".join([name, reading.text, *(text for text, _ in reading.alternatives)]))
     if failed:
         sys.exit(1)
 
@@ -80,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--params", default="params.yaml", help="params file that selects the model")
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when present)")
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--decoder", choices=DECODERS,
+                   help="greedy, beam (+ character model) or lexicon (+ known names) (default: evaluate.decoder)")
+    p.add_argument("--top-k", type=int, default=1, help="also print the next K-1 candidates (beam, lexicon)")
     p.set_defaults(func=_predict)
 
     s = sub.add_parser("synth", help="generate a synthetic dataset in the Kaggle layout")
