@@ -6,7 +6,6 @@ before dropping is what keeps double letters: "LL" must come out as L, blank, L.
 A decoder turns a batch of (N, T, C) log-probabilities into one :class:`Reading` per image: the
 text, a confidence in [0, 1] and, where the decoder has them, other candidates. Greedy's confidence
 is the probability of its best path (the product over time steps of the arg-max probabilities).
-Beam search decoders, and every decoder by name, are in :mod:`hwr.beam`.
 """
 
 from __future__ import annotations
@@ -48,4 +47,3 @@ def greedy_read(log_probs: torch.Tensor | np.ndarray) -> list[Reading]:
     log_probs = torch.as_tensor(log_probs)
     path = log_probs.float().max(dim=-1).values.sum(dim=-1).exp().cpu().numpy()
     return [Reading("".join(ALPHABET[i] for i in seq), float(p)) for seq, p in zip(greedy_indices(log_probs), path)]
-
