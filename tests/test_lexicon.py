@@ -15,6 +15,10 @@ def test_extra_names_are_cleaned_like_labels_and_counted(tmp_path):
     assert skipped == {"placeholder": 1, "empty": 1, "missing": 1, "unknown_characters": 1}
 
 
+def test_the_default_extra_file_is_empty(repo_root):
+    assert read_extra_names(repo_root / "configs" / "extra-names.csv") == (Counter(), {})
+
+
 def test_extra_names_without_counts_count_once(tmp_path):
     path = tmp_path / "labels.csv"
     path.write_text("FILENAME,IDENTITY\na.jpg,LEA\nb.jpg,LEA\nc.jpg,NOE\n")

@@ -41,6 +41,8 @@ def read_extra_names(path: str | Path, **rules) -> tuple[Counter, dict]:
     if "IDENTITY" not in frame.columns:
         raise HwrError(f"{path}: no IDENTITY column (header is {','.join(frame.columns)}); "
                        "the names must be in a column named IDENTITY")
+    if frame.empty:  # a header only, like the default configs/extra-names.csv
+        return Counter(), {}
     counts = pd.Series(1, index=frame.index)
     if "count" in frame.columns:
         counts = pd.to_numeric(frame["count"].str.strip(), errors="coerce")
