@@ -106,7 +106,7 @@ def main() -> None:
         summary = train(Plan(args.rnn, name, size, len(real_val)), params, train_store, real_val,
                         model_path=run / "model.pt", checkpoint_path=run / "ckpt.pt", live_dir=None,
                         summary_path=run / "summary.json")
-        metrics, _, _ = evaluate_model(run / "model.pt", real_test)
+        metrics = evaluate_model(run / "model.pt", real_test).metrics
         results[name] = {"train_images": size, "epochs": epochs, "images_seen": size * epochs,
                          "real_test_word_accuracy": round(metrics["word_accuracy"], 4),
                          "real_test_cer": round(metrics["cer"], 4),

@@ -24,6 +24,8 @@ from hwr.report import RUNS  # noqa: F401
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_SAMPLE = REPO_ROOT.parent / "shared" / "data" / "real-sample"
 SHARED_SKIP = "../shared/data/real-sample not found: real-data tests need the shared sample beside the checkout"
+SHARED_NAMES = REPO_ROOT.parent / "shared" / "data" / "names" / "kaggle-names.csv"
+NAMES_SKIP = "../shared/data/names/kaggle-names.csv not found: lexicon tests on real names need the shared kit"
 
 # Tiny pipeline params: every stage runs in seconds on one CPU core.
 TINY_PARAMS = {
@@ -124,12 +126,14 @@ def _ignore(directory, names):
 
 
 def copy_repo(dest: Path, *, pipeline: bool = True) -> Path:
-    """A copy of what the pipeline needs: dvc.yaml, params.yaml, stages/, src/, .dvc/config, ignores.
+    """A copy of what the pipeline needs: dvc.yaml, params.yaml, configs/, stages/, src/, .dvc/config,
+    ignores.
 
-    ``pipeline=False`` copies only stages/ and params.yaml (enough to run a stage script by hand)."""
+    ``pipeline=False`` copies only stages/, params.yaml and configs/ (enough to run a stage script by hand)."""
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copytree(REPO_ROOT / "stages", dest / "stages", ignore=_ignore)
     shutil.copy2(REPO_ROOT / "params.yaml", dest / "params.yaml")
+    shutil.copytree(REPO_ROOT / "configs", dest / "configs")  # lexicon.extra's default names file
     if pipeline:
         shutil.copy2(REPO_ROOT / "dvc.yaml", dest / "dvc.yaml")
         shutil.copytree(REPO_ROOT / "src", dest / "src", ignore=_ignore)

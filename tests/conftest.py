@@ -31,6 +31,14 @@ def real_sample() -> Path:
     return sample
 
 
+@pytest.fixture(scope="session")
+def names_kit() -> Path:
+    """The shared kit of 35k real name labels (``IDENTITY,count``) beside the checkout, or skip."""
+    if not _support.SHARED_NAMES.is_file():
+        pytest.skip(_support.NAMES_SKIP)
+    return _support.SHARED_NAMES
+
+
 @pytest.fixture
 def raw_dataset(tmp_path) -> Path:
     """A tiny valid dataset in the Kaggle layout: 4 labelled JPEGs per split."""

@@ -270,3 +270,31 @@ def test_synth_writes_a_dataset(tmp_path, capsys):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "test_v2.zip", "train_v2.zip", "validation_v2.zip", "written_name_test_v2.csv", "written_name_train_v2.csv",
         "written_name_validation_v2.csv"]
+def test_predict_with_the_lexicon_decoder_and_top_k(tmp_path, monkeypatch, model_file, capsys):
+    from collections import Counter
+
+    from hwr.lexicon import write_lexicon
+
+    write_lexicon(tmp_path / "data" / "lexicon", Counter({"MARTIN": 3, "LEA": 2}), order=3)
+    image = tmp_path / "name.png"
+    image.write_bytes(jpeg_bytes(324, 36, fmt="PNG"))
+    monkeypatch.chdir(tmp_path)
+    cli.main(["predict", str(image), "--model", str(model_file), "--device", "cpu", "--decoder", "lexicon",
+              "--top-k", "3"])
+    fields = capsys.readouterr().out.splitlines()[0].split("\t")
+    assert fields[0] == str(image) and 2 <= len(fields) <= 4  # name, reading, up to 2 alternatives
+    assert len(set(fields[1:])) == len(fields) - 1
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--decoder", "greedy", "--top-k", "2"], "greedy decoding reads one name"),
+    (["--decoder", "beam"], "dvc repro lexicon"),
+])
+def test_predict_decoder_errors_are_one_line(tmp_path, monkeypatch, model_file, capsys, options, message):
+    image = tmp_path / "name.png"
+    image.write_bytes(jpeg_bytes(324, 36, fmt="PNG"))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as info:
+        cli.main(["predict", str(image), "--model", str(model_file), "--device", "cpu", *options])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and message in err and len(err.strip().splitlines()) == 1

@@ -5,6 +5,7 @@ import torch
 
 from hwr.alphabet import encode_many
 from hwr.checkpoints import save_model
+from hwr.decoding import Reading
 from hwr.errors import HwrError
 from hwr.evaluation import GAP, evaluate_model
 from hwr.metrics import summarise
@@ -33,10 +34,16 @@ def model_path(tmp_path):
 
 
 def test_metrics_predictions_and_pairs(store, model_path):
-    metrics, predictions, pairs = evaluate_model(model_path, store, batch_size=2, top=3, device=torch.device("cpu"))
-    assert predictions.columns.tolist() == ["FILENAME", "IDENTITY", "PREDICTION", "confidence", "correct",
-                                             "letters_correct", "length"]
+    result = evaluate_model(model_path, store, batch_size=2, top=3, device=torch.device("cpu"))
+    metrics, predictions, pairs = result.metrics, result.predictions, result.pairs
+    assert predictions.columns.tolist() == ["FILENAME", "IDENTITY", "PREDICTION", "confidence", "raw_confidence",
+                                             "correct", "letters_correct", "length"]
     assert predictions["confidence"].between(0, 1).all()
+    assert (predictions["confidence"] == predictions["raw_confidence"]).all()  # no validation: not calibrated
+    assert metrics["decoder"] == "greedy" and set(metrics["decoders"]) == {"greedy"}
+    assert set(metrics["word_accuracy_at_coverage"]) == {"50", "80", "100"} and "ece" not in metrics
+    assert result.coverage.columns.tolist() == ["coverage", "word_accuracy", "greedy_word_accuracy"]
+    assert result.coverage["coverage"].tolist() == pytest.approx([1 / 3, 2 / 3, 1.0], abs=1e-4)
     assert predictions["FILENAME"].tolist() == ["a.jpg", "b.jpg", "c.jpg"]
     assert predictions["length"].tolist() == [4, 2, 9]
     expected = summarise(TEXTS, predictions["PREDICTION"].tolist())
@@ -64,3 +71,23 @@ def test_an_empty_split_is_a_user_error_not_a_score(tmp_path, model_path):
     with pytest.raises(HwrError) as info:
         evaluate_model(model_path, open_store(tmp_path / "empty"), device=torch.device("cpu"))
     assert str(tmp_path / "empty") in str(info.value) and "no images" in str(info.value)
+
+
+def test_a_second_decoder_beside_greedy_and_calibration(store, model_path):
+    """The configured decoder's figures lead, greedy's sit beside them; the validation split
+    calibrates both, so every confidence of a decoder that is always wrong maps to 0."""
+    def shouting(log_probs):  # a decoder that reads every image as "X", sure of it
+        return [Reading("X", 0.99) for _ in range(len(log_probs))]
+
+    result = evaluate_model(model_path, store, batch_size=2, device=torch.device("cpu"),
+                            decoder=("shout", shouting), validation=store)
+    metrics = result.metrics
+    assert metrics["decoder"] == "shout" and set(metrics["decoders"]) == {"greedy", "shout"}
+    assert metrics["word_accuracy"] == 0 and metrics["decoders"]["shout"]["ece_raw"] == pytest.approx(0.99)
+    assert metrics["ece"] == pytest.approx(0.0) and (result.predictions["confidence"] == 0).all()
+    assert (result.predictions["raw_confidence"] == 0.99).all() and (result.predictions["PREDICTION"] == "X").all()
+    greedy = evaluate_model(model_path, store, device=torch.device("cpu"))
+    assert metrics["decoders"]["greedy"]["word_accuracy"] == greedy.metrics["word_accuracy"]
+    assert result.predictions["greedy"].tolist() == greedy.predictions["PREDICTION"].tolist()
+    assert set(result.calibrations) == {"greedy", "shout"}
+    assert metrics["decoders"]["shout"]["names_per_second"] > 0

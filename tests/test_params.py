@@ -165,3 +165,29 @@ def test_the_pixel_ceiling_is_pillows_own_limit():
     assert params.MAX_PIXELS_CEILING == Image.MAX_IMAGE_PIXELS
     assert from_dict({"preprocess": {"max_pixels": params.MAX_PIXELS_CEILING}}).preprocess.max_pixels == \
         params.MAX_PIXELS_CEILING
+
+
+@pytest.mark.parametrize("raw,key", [
+    ({"evaluate": {"decoder": "viterbi"}}, "evaluate.decoder"),
+    ({"evaluate": {"beam_width": 0}}, "evaluate.beam_width"),
+    ({"evaluate": {"beam_width": 2.5}}, "evaluate.beam_width"),
+    ({"evaluate": {"lm_weight": -0.1}}, "evaluate.lm_weight"),
+    ({"evaluate": {"lexicon_bonus": "big"}}, "evaluate.lexicon_bonus"),
+    ({"evaluate": {"calibrate": "yes"}}, "evaluate.calibrate"),
+    ({"lexicon": {"order": 7}}, "lexicon.order"),
+    ({"lexicon": {"order": 0}}, "lexicon.order"),
+    ({"lexicon": {"extra": None}}, "lexicon.extra"),
+    ({"lexicon": {"extra": " "}}, "lexicon.extra"),
+    ({"lexicon": {"size": 3}}, "lexicon.size"),
+])
+def test_decoding_and_lexicon_params(raw, key):
+    assert key in error_of(raw)
+
+
+def test_decoding_params_are_read():
+    p = from_dict({"evaluate": {"decoder": "lexicon", "beam_width": 4, "lm_weight": 0, "lexicon_bonus": 2},
+                   "lexicon": {"extra": "names.csv", "order": 3}})
+    assert (p.evaluate.decoder, p.evaluate.beam_width, p.evaluate.lm_weight, p.evaluate.lexicon_bonus) == \
+        ("lexicon", 4, 0, 2)
+    assert (p.lexicon.extra, p.lexicon.order) == ("names.csv", 3)
+    assert from_dict({}).evaluate.decoder == "greedy"

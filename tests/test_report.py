@@ -72,6 +72,15 @@ def test_headline_keeps_the_numbers_not_the_error_lists():
                     "loss": 0.5}
 
 
+def test_headline_gives_the_configured_decoder_and_greedy_beside_it():
+    test = {**TESTS["gru-full"], "decoder": "lexicon", "word_accuracy": 0.6, "ece": 0.05,
+            "word_accuracy_at_coverage": {"50": 0.9, "80": 0.7, "100": 0.6},
+            "decoders": {"greedy": {"word_accuracy": 0.5}, "lexicon": {"word_accuracy": 0.6}}}
+    head = report.headline(test, "gru")
+    assert head["decoder"] == "lexicon" and head["word_accuracy"] == 0.6 and head["greedy_word_accuracy"] == 0.5
+    assert head["word_accuracy_at_coverage"]["50"] == 0.9 and head["ece"] == 0.05 and "decoders" not in head
+
+
 @pytest.mark.parametrize("seconds,text", [(0, "0'00\""), (59.6, "1'00\""), (1872, "31'12\""), (None, "–")])
 def test_duration(seconds, text):
     assert report._duration(seconds) == text

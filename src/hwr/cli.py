@@ -19,6 +19,7 @@ from pathlib import Path
 
 from hwr import __version__
 from hwr.errors import HwrError, exit_codes
+from hwr.params import DECODERS
 
 PROJECT_MARKER = "dvc.yaml"
 
@@ -44,11 +45,26 @@ def model_path(args) -> Path:
     return root / "models" / f"{rnn}-full" / "model.pt"
 
 
-def decoder(args):
-    """The decoder ``--decoder`` chooses (greedy: the best path)."""
-    from hwr.decoding import greedy_read
+def decoder(args, model: Path):
+    """The decoder ``--decoder`` chooses, else the project's ``evaluate.decoder`` (greedy outside a
+    project), with the project's lexicon and the calibration its evaluate stage fitted for ``model``.
+    Greedy needs nothing more (no torch either: an ONNX model is read without it)."""
+    root = Path(args.params).parent if args.params else _project_root()
+    params_file = Path(args.params) if args.params else (root / "params.yaml" if root else None)
+    name = args.decoder
+    if name is None and params_file is not None and params_file.is_file():
+        from hwr import params as params_module
 
-    return greedy_read
+        name = params_module.load(params_file).evaluate.decoder
+    if (name or "greedy") == "greedy" and args.top_k == 1:
+        from hwr.decoding import greedy_read
+
+        return greedy_read
+    from hwr.beam import LEXICON_DIR, make_decoder
+
+    root = root or Path.cwd()
+    return make_decoder(name or "greedy", params_file, lexicon_dir=root / LEXICON_DIR, top_k=args.top_k,
+                        calibration=root / "eval" / model.parent.name / "calibration.json")
 
 
 def _positive(value: int, option: str) -> int:
@@ -92,7 +108,8 @@ def _predict(args) -> None:
         raise HwrError(f"no images found in {' '.join(args.inputs)}; hwr reads files ending in "
                        f"{', '.join(sorted(sources.IMAGE_SUFFIXES))} ({found.ignored} other "
                        f"file{'s' if found.ignored != 1 else ''} ignored)")
-    predictor = open_model(model_path(args), decoder=decoder(args), batch_size=batch_size, device=args.device)
+    model = model_path(args)
+    predictor = open_model(model, decoder=decoder(args, model), batch_size=batch_size, device=args.device)
     line = json_line if args.json else tsv_line
     skips, read = list(found.skips), 0
     for skip in skips:
@@ -145,7 +162,7 @@ def _serve(args) -> None:
                           max_file_bytes=_positive(args.max_file_bytes, "--max-file-bytes"),
                           max_pixels=_positive(args.max_pixels, "--max-pixels"))
     path = model_path(args)
-    app = serve.load_app(path, limits=limits, device=args.device, decoder=decoder(args))
+    app = serve.load_app(path, limits=limits, device=args.device, decoder=decoder(args, path))
     print(f"serving {path} ({app.state.predictor.backend}) on http://{args.host}:{args.port}/ - Ctrl-C stops",
           file=sys.stderr)
     serve.run(app, host=args.host, port=args.port)
@@ -182,6 +199,10 @@ def _model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rnn", choices=["gru", "lstm"], help="model family (default: `rnn` in params.yaml)")
     p.add_argument("--params", help="params file that selects the model (default: the project's params.yaml)")
     p.add_argument("--device", help="torch models: cpu, cuda, cuda:1 ... (default: cuda when present)")
+    p.add_argument("--decoder", choices=DECODERS,
+                   help="greedy, beam (+ character model) or lexicon (+ known names) (default: the project's "
+                        "evaluate.decoder, greedy outside a project)")
+    p.add_argument("--top-k", type=int, default=1, help="also give the next K-1 candidates (beam, lexicon)")
 
 
 def build_parser() -> argparse.ArgumentParser:

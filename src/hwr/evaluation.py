@@ -1,8 +1,16 @@
-"""Evaluate a trained model on a preprocessed split: metrics, predictions and error analysis."""
+"""Evaluate a trained model on a preprocessed split: metrics, predictions and error analysis.
+
+Each split is read once by the network; greedy decoding and the configured decoder both decode the
+same log-probabilities, so their figures sit side by side. With a validation split, each decoder's
+confidence is calibrated on it (:mod:`hwr.confidence`) before it is measured on the split.
+"""
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -10,6 +18,8 @@ import torch
 
 from hwr.alphabet import GAP
 from hwr.checkpoints import load_model
+from hwr.confidence import Calibration, coverage_curve, summary
+from hwr.decoding import Reading, greedy_read
 from hwr.errors import HwrError
 from hwr.inference import recognise
 from hwr.metrics import aligned_pairs, confusions, mean_letter_share_on_errors, positional_correct, summarise
@@ -17,39 +27,92 @@ from hwr.runtime import resolve_precision
 from hwr.store import Store
 
 
+Decoder = Callable[[torch.Tensor], list[Reading]]
+
+
+@dataclass
+class Evaluation:
+    metrics: dict  # the configured decoder's figures, and every decoder's under "decoders"
+    predictions: pd.DataFrame  # one row per image
+    pairs: pd.DataFrame  # aligned (actual, predicted) characters, for the confusion matrix
+    coverage: pd.DataFrame  # coverage, word_accuracy (configured decoder), greedy_word_accuracy
+    calibrations: dict  # decoder name -> Calibration fitted on the validation split (when given)
+
+
+def read_split(model, store: Store, decoders: dict[str, Decoder], *, batch_size: int, device) -> tuple:
+    """Every decoder's readings of ``store`` from one pass of the network; returns
+    (name -> readings, mean CTC loss, name -> names decoded per second)."""
+    readings = {name: [] for name in decoders}
+    seconds = dict.fromkeys(decoders, 0.0)
+
+    def each_decoder(log_probs):
+        log_probs = log_probs.float().cpu()
+        for name, decoder in decoders.items():
+            started = time.perf_counter()
+            readings[name].extend(decoder(log_probs))
+            seconds[name] += time.perf_counter() - started
+        return []
+
+    _, loss = recognise(model, store.images, labels=store.labels, batch_size=batch_size, device=device,
+                        dtype=resolve_precision("auto", device), decoder=each_decoder)
+    speed = {name: (len(store) / s if s > 0 else None) for name, s in seconds.items()}
+    return readings, loss, speed
+
 
 def evaluate_model(model_path: str | Path, store: Store, *, batch_size: int = 256, top: int = 10,
-                   device: torch.device | None = None) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
-    """Returns (metrics, per-sample predictions, per-character aligned pairs). An empty split is a
-    one-line error: no metric is computed over nothing."""
+                   device: torch.device | None = None, decoder: tuple[str, Decoder] = ("greedy", greedy_read),
+                   validation: Store | None = None) -> Evaluation:
+    """``decoder`` (name, decoder) is measured beside greedy decoding; ``validation``, when given,
+    calibrates each decoder's confidence. An empty split is a one-line error: no metric is computed
+    over nothing."""
     if len(store) == 0:
         raise HwrError(f"evaluate: {store.path} holds no images, nothing to measure; "
                        "metrics/clean.json and metrics/preprocess.json say why its rows were dropped")
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model, config = load_model(model_path, device)
-    stored_resize = store.meta.get("resize")
-    if config.get("resize") and stored_resize and config["resize"] != stored_resize:
-        raise HwrError(f"{model_path} was trained on '{config['resize']}' images, the split is '{stored_resize}'; "
-                       "re-run the pipeline (dvc repro) so that both use preprocess.resize")
-    readings, loss = recognise(model, store.images, labels=store.labels, batch_size=batch_size, device=device,
-                               dtype=resolve_precision("auto", device))
-    preds = [r.text for r in readings]
+    for split in (store, validation):
+        stored_resize = split.meta.get("resize") if split is not None else None
+        if config.get("resize") and stored_resize and config["resize"] != stored_resize:
+            raise HwrError(f"{model_path} was trained on '{config['resize']}' images, the split is "
+                           f"'{stored_resize}'; re-run the pipeline (dvc repro) so that both use preprocess.resize")
+    main, chosen = decoder
+    decoders = {"greedy": greedy_read, main: chosen}
+    readings, loss, speed = read_split(model, store, decoders, batch_size=batch_size, device=device)
+    calibrations = {}
+    if validation is not None and len(validation):
+        checks, _, _ = read_split(model, validation, decoders, batch_size=batch_size, device=device)
+        truths = validation.texts
+        calibrations = {name: Calibration.fit([r.confidence for r in rs], [r.text == t for r, t in zip(rs, truths)])
+                        for name, rs in checks.items()}
+
     truths = store.texts
-    metrics = summarise(truths, preds)
-    metrics["loss"] = loss
-    share = mean_letter_share_on_errors(truths, preds)
-    metrics["letter_share_on_errors"] = share
-    metrics["top_confusions"] = [
-        {"true": t, "predicted": p, "count": n} for (t, p), n in confusions(truths, preds).most_common(top)
-    ]
+    per_decoder, curves = {}, {}
+    for name, rs in readings.items():
+        raw = np.array([r.confidence for r in rs])
+        correct = [r.text == t for r, t in zip(rs, truths)]
+        calibrated = calibrations[name](raw) if name in calibrations else None
+        per_decoder[name] = {**summarise(truths, [r.text for r in rs]), **summary(raw, correct, calibrated),
+                             "names_per_second": speed[name]}
+        curves[name] = coverage_curve(raw, correct)
+    preds = [r.text for r in readings[main]]
+    metrics = {"decoder": main, **per_decoder[main], "loss": loss,
+               "letter_share_on_errors": mean_letter_share_on_errors(truths, preds),
+               "top_confusions": [{"true": t, "predicted": p, "count": n}
+                                  for (t, p), n in confusions(truths, preds).most_common(top)],
+               "decoders": per_decoder}
+    raw = np.array([r.confidence for r in readings[main]])
+    confidence = calibrations[main](raw) if main in calibrations else raw
     predictions = pd.DataFrame({
         "FILENAME": store.filenames, "IDENTITY": truths, "PREDICTION": preds,
-        "confidence": [round(r.confidence, 6) for r in readings],
+        "confidence": np.round(confidence, 6), "raw_confidence": np.round(raw, 6),
         "correct": [t == p for t, p in zip(truths, preds)],
         "letters_correct": [positional_correct(t, p) for t, p in zip(truths, preds)],
         "length": [len(t) for t in truths],
     })
+    if main != "greedy":
+        predictions["greedy"] = [r.text for r in readings["greedy"]]
     pairs = [(a or GAP, b or GAP) for t, p in zip(truths, preds) for a, b in aligned_pairs(t, p)]
     pair_frame = pd.DataFrame(pairs, columns=["actual", "predicted"]) if pairs else pd.DataFrame(
         {"actual": np.array([], str), "predicted": np.array([], str)})
-    return metrics, predictions, pair_frame
+    coverage = curves[main].assign(greedy_word_accuracy=curves["greedy"]["word_accuracy"])
+    return Evaluation(metrics, predictions, pair_frame, coverage, calibrations)

@@ -33,6 +33,9 @@ DEFAULT_MAX_PIXELS = 16_000_000
 MAX_PIXELS_CEILING = 89_478_485  # Pillow's Image.MAX_IMAGE_PIXELS: it refuses twice that on its own
 DEFAULT_MAX_IMAGE_BYTES = 32 << 20
 
+DECODERS = ("greedy", "beam", "lexicon")  # hwr.decoding builds them
+MAX_LM_ORDER = 6  # the largest n-gram order KenLM (as flashlight-text ships it) reads
+
 
 @dataclass(frozen=True)
 class DataParams:
@@ -98,10 +101,21 @@ class TrainParams:
 
 
 @dataclass(frozen=True)
+class LexiconParams:
+    extra: str = "configs/extra-names.csv"  # more names (CSV with IDENTITY[,count]); the default is empty
+    order: int = 6
+
+
+@dataclass(frozen=True)
 class EvaluateParams:
     split: str = "test"
     batch_size: int = 256
     top_confusions: int = 10
+    decoder: str = "greedy"
+    beam_width: int = 16
+    lm_weight: float = 0.5
+    lexicon_bonus: float = 3.0
+    calibrate: bool = True
 
 
 @dataclass(frozen=True)
@@ -112,6 +126,7 @@ class Params:
     clean: CleanParams = CleanParams()
     preprocess: PreprocessParams = PreprocessParams()
     train: TrainParams = TrainParams()
+    lexicon: LexiconParams = LexiconParams()
     evaluate: EvaluateParams = EvaluateParams()
 
 
@@ -146,6 +161,10 @@ def _check_split_pattern(key: str, value: Any) -> None:
         value.format(split="train")
     except (KeyError, IndexError, ValueError, AttributeError):
         _fail(key, value, "expected a file name where {split} is the only {...} field, e.g. {split}_v2.zip")
+
+def _check_nonnegative(key: str, value: Any, meaning: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        _fail(key, value, f"expected a number >= 0 ({meaning})")
 
 
 def _check_positive(key: str, value: Any) -> None:
@@ -229,6 +248,18 @@ def _validate(p: Params) -> None:
     _check_choice("evaluate.split", p.evaluate.split, SPLITS)
     _check_int("evaluate.batch_size", p.evaluate.batch_size, 1)
     _check_int("evaluate.top_confusions", p.evaluate.top_confusions, 1)
+    e = p.evaluate
+    _check_choice("evaluate.decoder", e.decoder, DECODERS)
+    _check_int("evaluate.beam_width", e.beam_width, 1)
+    _check_nonnegative("evaluate.lm_weight", e.lm_weight, "0 = no character language model")
+    _check_nonnegative("evaluate.lexicon_bonus", e.lexicon_bonus, "0 = no lexicon bonus")
+    if not isinstance(e.calibrate, bool):
+        _fail("evaluate.calibrate", e.calibrate, "expected true or false")
+    if not isinstance(p.lexicon.extra, str) or not p.lexicon.extra.strip():
+        _fail("lexicon.extra", p.lexicon.extra, "expected the path of a names CSV (configs/extra-names.csv is empty)")
+    _check_int("lexicon.order", p.lexicon.order, 1)
+    if p.lexicon.order > MAX_LM_ORDER:
+        _fail("lexicon.order", p.lexicon.order, f"KenLM reads n-grams up to order {MAX_LM_ORDER}")
 
 
 def from_dict(raw: dict) -> Params:
@@ -236,7 +267,7 @@ def from_dict(raw: dict) -> Params:
     if raw is not None and not isinstance(raw, dict):
         _fail("params", raw, "expected a mapping of groups (rnn, data, synth, clean, ...)")
     raw = dict(raw or {})
-    for group in ("data", "synth", "clean", "preprocess", "train", "evaluate"):
+    for group in ("data", "synth", "clean", "preprocess", "train", "lexicon", "evaluate"):
         if raw.get(group) is not None and not isinstance(raw[group], dict):
             _fail(group, raw[group], "expected a mapping of its keys")
     train = dict(raw.get("train") or {})
@@ -268,6 +299,7 @@ def from_dict(raw: dict) -> Params:
             clean=_build(CleanParams, clean, "clean"),
             preprocess=_build(PreprocessParams, raw.get("preprocess"), "preprocess"),
             train=_build(TrainParams, train, "train"),
+            lexicon=_build(LexiconParams, raw.get("lexicon"), "lexicon"),
             evaluate=_build(EvaluateParams, raw.get("evaluate"), "evaluate"),
         )
     except TypeError as exc:  # e.g. a missing required field in a subset

@@ -54,13 +54,17 @@ def build(summaries: dict[str, dict], tests: dict[str, dict], product: str | Non
     return {"runs": columns, "product": product}
 
 
-HEADLINE = ("samples", "word_accuracy", "letter_accuracy", "cer", "loss")
+HEADLINE = ("decoder", "samples", "word_accuracy", "letter_accuracy", "cer", "loss", "word_accuracy_at_coverage",
+            "ece")
 
 
 def headline(test: dict, rnn: str) -> dict:
-    """The numbers `dvc metrics diff` shows for the model `rnn` names (its *full* run)."""
+    """The numbers `dvc metrics diff` shows for the model `rnn` names (its *full* run): those of the
+    configured decoder, and greedy decoding's word accuracy beside them."""
+    greedy = test.get("decoders", {}).get("greedy", {})
     return {"rnn": rnn, "subset": "full", "split": test.get("split"),
-            **{key: test[key] for key in HEADLINE if key in test}}
+            **{key: test[key] for key in HEADLINE if key in test},
+            **({"greedy_word_accuracy": greedy["word_accuracy"]} if "word_accuracy" in greedy else {})}
 
 
 def to_markdown(table: dict, figures: list[tuple[str, str]] = ()) -> str:

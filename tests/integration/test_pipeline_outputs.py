@@ -51,6 +51,25 @@ def test_each_evaluation_agrees_with_its_predictions(pipeline, run):
     assert len(confusions) <= 10 and all(c["true"] != c["predicted"] and c["count"] >= 1 for c in confusions)
     pairs = pd.read_csv(pipeline.repo / f"eval/{run}/confusion.csv", dtype=str, keep_default_na=False)
     assert pairs.columns.tolist() == ["actual", "predicted"]
+    decoder = pipeline.params()["evaluate"]["decoder"]
+    assert metrics["decoder"] == decoder and set(metrics["decoders"]) == {"greedy", decoder}
+    assert metrics["word_accuracy"] == metrics["decoders"][decoder]["word_accuracy"]
+    confidence = pd.to_numeric(predictions["confidence"])
+    assert confidence.between(0, 1).all() and metrics["ece"] is not None  # calibrated on validation
+    coverage = pd.read_csv(pipeline.repo / f"eval/{run}/coverage.csv")
+    assert coverage["word_accuracy"].iloc[-1] == pytest.approx(metrics["word_accuracy"], abs=1e-4)
+    assert coverage["greedy_word_accuracy"].iloc[-1] == pytest.approx(
+        metrics["decoders"]["greedy"]["word_accuracy"], abs=1e-4)
+    calibration = _json(pipeline, f"eval/{run}/calibration.json")
+    assert calibration["decoder"] == decoder and len(calibration["x"]) == len(calibration["y"])
+
+
+def test_the_lexicon_is_built_from_the_training_labels(pipeline):
+    stats = _json(pipeline, "metrics/lexicon.json")
+    train = pd.read_csv(pipeline.repo / "data/clean/train.csv", dtype=str, keep_default_na=False)
+    assert stats["train_labels"] == len(train) and stats["train_names"] == train["IDENTITY"].nunique()
+    assert stats["extra_names"] == 0 and stats["names"] == stats["train_names"]  # the default extra file is empty
+    assert 0 <= stats["validation_oov_rate"] <= 1
 
 
 def test_the_comparison_is_read_from_the_evaluations(pipeline):
@@ -62,6 +81,9 @@ def test_the_comparison_is_read_from_the_evaluations(pipeline):
         assert table["runs"][run]["test_cer"] == evaluation["cer"]
     headline = _json(pipeline, "metrics/metrics.json")
     assert headline["rnn"] == "gru" and headline["word_accuracy"] == table["runs"]["gru-full"]["test_word_accuracy"]
+    gru_full = _json(pipeline, "metrics/eval/gru-full.json")
+    assert headline["decoder"] == gru_full["decoder"]
+    assert headline["greedy_word_accuracy"] == gru_full["decoders"]["greedy"]["word_accuracy"]
     markdown = (pipeline.repo / "metrics/comparison.md").read_text()
     header = next(line for line in markdown.splitlines() if line.startswith("|"))
     assert all(f"{run} (ours)" in header and f"{run} (study)" in header for run in RUNS)

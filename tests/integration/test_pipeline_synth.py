@@ -13,10 +13,11 @@ SYNTH_SIZES = TINY_PARAMS["synth"]["sizes"]  # train 40, validation 16, test 16
 def test_every_stage_ran_after_its_inputs(synth_pipeline):
     ran = ran_stages(synth_pipeline.result)
     trains, evaluations = [f"train@{run}" for run in RUNS], [f"evaluate@{run}" for run in RUNS]
-    assert sorted(ran) == sorted(["check_params", "synth", "unzip", "clean", "preprocess", *trains, *evaluations,
-                                  "compare"]), ran
+    assert sorted(ran) == sorted(["check_params", "synth", "unzip", "clean", "lexicon", "preprocess", *trains,
+                                  *evaluations, "compare"]), ran
     at = ran.index
     assert at("check_params") < at("synth") < at("unzip") < at("clean") < at("preprocess") < min(map(at, trains))
+    assert at("clean") < at("lexicon") < min(map(at, evaluations))
     assert all(at(f"train@{run}") < at(f"evaluate@{run}") for run in RUNS)
     assert max(map(at, evaluations)) < at("compare")
 
