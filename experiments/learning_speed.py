@@ -9,7 +9,7 @@ compared on the same axis (images seen), whatever the device.
         --images 10400 --grid default [--out curves.jsonl]
 
 Set-ups are dicts over ``BASE``'s keys: rnn, batch_size, lr, schedule (onecycle | constant),
-warmup_fraction, clip (max gradient norm, 0 = off), augment, aux_weight / aux_fade (the auxiliary
+warmup_fraction, clip (max gradient norm, 0 = off), augment, aux_weight (the auxiliary
 CTC head of hwr.training), curriculum (sort the first N images of the first epoch by label length),
 train_size (distinct training images; the rest of the budget is further epochs), precision, seed,
 forget_bias (the LSTM's initial forget-gate bias; the model's default is 1). Training is
@@ -32,11 +32,11 @@ from hwr.augment import augment_batch
 from hwr.params import TrainParams
 from hwr.runtime import resolve_precision
 from hwr.store import open_store
-from hwr.training import (Trainer, augmentation_generator, aux_weight_at, batch_tensors, epoch_order, evaluate,
+from hwr.training import (Trainer, augmentation_generator, batch_tensors, epoch_order, evaluate,
                           lr_at, select)
 
 BASE = {"rnn": "gru", "batch_size": 16, "lr": 0.002, "schedule": "onecycle", "warmup_fraction": 0.05,
-        "clip": 0.0, "augment": False, "aux_weight": 0.0, "aux_fade": 0.0, "curriculum": 0, "train_size": 0,
+        "clip": 0.0, "augment": False, "aux_weight": 0.0, "curriculum": 0, "train_size": 0,
         "precision": "fp32", "seed": 0, "forget_bias": 1.0}
 
 GRIDS = {
@@ -53,11 +53,11 @@ GRIDS = {
         {"seed": 1}, {"seed": 2},
     ],
     "aux": [{"rnn": rnn, "seed": seed, **extra} for extra in
-            ({}, {"aux_weight": 1.0}, {"aux_weight": 1.0, "aux_fade": 0.5}, {"aux_weight": 0.3})
+            ({}, {"aux_weight": 1.0}, {"aux_weight": 1.0, "curriculum": 4000})
             for rnn in ("gru", "lstm") for seed in (0, 1)],
     "quick": [{}, {"lr": 0.004}],
 }
-TRAIN_KEYS = ("batch_size", "lr", "schedule", "warmup_fraction", "clip", "augment", "aux_weight", "aux_fade",
+TRAIN_KEYS = ("batch_size", "lr", "schedule", "warmup_fraction", "clip", "augment", "aux_weight",
               "precision", "seed")
 
 
@@ -104,7 +104,7 @@ def run(setup: dict, train_store, val_store, images: int, every: int, device, lo
             x, y = batch_tensors(train_store, order[k * bs : (k + 1) * bs], device)
             if cfg["augment"]:
                 x = augment_batch(x, augmentation_generator(cfg["seed"], epoch, k, 0))
-            loss, _ = trainer.step(x, y, lr_at(step, total, params), aux_weight_at(step, total, params))
+            loss, _ = trainer.step(x, y, lr_at(step, total, params), params.aux_weight)
             value = loss.item()
             train_seconds += time.perf_counter() - t0
             loss_ema = value if loss_ema is None else 0.9 * loss_ema + 0.1 * value

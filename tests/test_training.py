@@ -5,7 +5,7 @@ import torch
 
 from hwr.model import CRNN, count_parameters
 from hwr.params import SubsetParams, TrainParams
-from hwr.training import Net, Plan, Trainer, aux_weight_at, fingerprint, lr_at, select
+from hwr.training import Net, Plan, Trainer, fingerprint, lr_at, select
 
 
 def test_select_is_seeded_sorted_and_nested():
@@ -66,16 +66,6 @@ def test_trainer_step_clips_the_gradient_norm(clip):
         assert norm == pytest.approx(clip, rel=1e-3)
     else:
         assert norm > 1e-2  # an untouched CTC gradient is far larger than the clip above
-
-
-def test_aux_weight_schedule():
-    constant = TrainParams(aux_weight=0.5)
-    assert {aux_weight_at(step, 100, constant) for step in range(100)} == {0.5}
-    fading = TrainParams(aux_weight=1.0, aux_fade=0.5)
-    weights = [aux_weight_at(step, 100, fading) for step in range(100)]
-    assert weights[0] == 1.0 and weights[25] == pytest.approx(0.5) and set(weights[50:]) == {0.0}
-    assert all(a >= b for a, b in zip(weights, weights[1:]))
-    assert aux_weight_at(10, 100, TrainParams()) == 0.0
 
 
 def test_aux_head_is_training_only():

@@ -148,7 +148,7 @@ def test_resume_from_the_middle_of_an_epoch_with_the_aux_head(work, checkpoints,
     the auxiliary head's weights and its optimiser state included."""
     repo, *stores = work
     monkeypatch.setattr(training, "CHECKPOINT_SECONDS", 0)
-    params = dataclasses.replace(PARAMS, eval_every=1, aux_weight=1.0, aux_fade=0.5)
+    params = dataclasses.replace(PARAMS, eval_every=1, aux_weight=1.0)
     reference, ref_out = _run(repo, stores, "reference", params)
     assert list(checkpoints["saved"]) == [1, 2, 3, 4, 5, 6]
     assert any(k.startswith("aux.") for k in checkpoints["saved"][6])

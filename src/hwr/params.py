@@ -90,7 +90,6 @@ class TrainParams:
     augment: bool = False
     clip: float = 0.0
     aux_weight: float = 0.0
-    aux_fade: float = 0.0
     eval_every: int = 0
     subsets: dict = field(
         default_factory=lambda: {
@@ -231,8 +230,6 @@ def _validate(p: Params) -> None:
         _fail("train.clip", t.clip, "expected a number >= 0 (0 = no gradient clipping)")
     if isinstance(t.aux_weight, bool) or not isinstance(t.aux_weight, (int, float)) or not t.aux_weight >= 0:
         _fail("train.aux_weight", t.aux_weight, "expected a number >= 0 (0 = no auxiliary head)")
-    if isinstance(t.aux_fade, bool) or not isinstance(t.aux_fade, (int, float)) or not t.aux_fade >= 0:
-        _fail("train.aux_fade", t.aux_fade, "expected a number >= 0 (0 = constant weight)")
     _check_int("train.eval_every", t.eval_every, 0)
     _check_int("train.seed", t.seed, 0)
     _check_int("train.eval_batch_size", t.eval_batch_size, 1)

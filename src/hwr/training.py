@@ -70,14 +70,6 @@ def lr_at(step: int, total: int, params: TrainParams) -> float:
     return params.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def aux_weight_at(step: int, total: int, params: TrainParams) -> float:
-    """The auxiliary loss's weight: ``aux_weight``, falling linearly to 0 over the first
-    ``aux_fade`` of training (0 = constant)."""
-    if params.aux_weight <= 0 or params.aux_fade <= 0:
-        return params.aux_weight
-    return params.aux_weight * max(0.0, 1.0 - step / (params.aux_fade * total))
-
-
 class Net(nn.Module):
     """What training optimises: the CRNN and, when ``train.aux_weight`` > 0, an auxiliary CTC head
     on its 64 projected features (deep supervision: a short path from the loss to the convolutions,
@@ -273,7 +265,7 @@ def train(plan: Plan, params: TrainParams, train_store: Store, val_store: Store,
         x, y = batch_tensors(train_store, rows, device)
         if params.augment:
             x = augmentation.augment_batch(x, augmentation_generator(params.seed, epoch, k, ddp.rank))
-        loss, aux_loss = trainer.step(x, y, lr_at(step, total_steps, params), aux_weight_at(step, total_steps, params))
+        loss, aux_loss = trainer.step(x, y, lr_at(step, total_steps, params), params.aux_weight)
         state["loss_sum"] += loss.double().item() * len(rows)
         state["aux_sum"] += 0.0 if aux_loss is None else aux_loss.double().item() * len(rows)
         state["since"] += len(rows)
