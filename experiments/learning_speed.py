@@ -132,7 +132,9 @@ def summarise(paths: list[str], budgets: list[int]) -> str:
     for path in paths:
         for line in open(path, encoding="utf-8"):
             result = json.loads(line)
-            key = json.dumps({k: v for k, v in result["config"].items() if k != "seed" and v != BASE.get(k)})
+            # keys of older set-ups that BASE no longer has are shown only when they were switched on
+            key = json.dumps({k: v for k, v in result["config"].items()
+                              if k != "seed" and (v != BASE[k] if k in BASE else bool(v))})
             groups.setdefault(key, []).append(result)
     header = ["set-up (besides the base)", "seeds", "steps to CER < 0.5",
               *[f"word acc. @ {b:,} steps" for b in budgets], "final CER"]

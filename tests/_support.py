@@ -32,6 +32,7 @@ TINY_PARAMS = {
     "synth": {"sizes": {"train": 40, "validation": 16, "test": 16}, "jobs": 1},
     "train": {
         "epochs": 1,
+        "steps": 0,
         "batch_size": 8,
         "eval_batch_size": 16,
         "train_eval_size": 16,

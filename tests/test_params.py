@@ -46,6 +46,7 @@ def test_rnn_foo():
     ({"train": {"batch_size": -8}}, "train.batch_size"),
     ({"train": {"batch_size": True}}, "train.batch_size"),
     ({"train": {"epochs": 1.5}}, "train.epochs"),
+    ({"train": {"steps": -1}}, "train.steps"),
     ({"train": {"lr": 0}}, "train.lr"),
     ({"train": {"lr": -0.1}}, "train.lr"),
     ({"train": {"train_eval_size": -1}}, "train.train_eval_size"),

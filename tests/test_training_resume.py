@@ -204,7 +204,7 @@ def test_checkpoint_of_a_run_with_other_params_is_ignored(work, checkpoints, cap
 
 # ---------------------------------------------------------------- the stage, stopped by SIGTERM
 
-STAGE_PARAMS = {"train": {"epochs": 2, "batch_size": 8, "eval_batch_size": 16, "train_eval_size": 8,
+STAGE_PARAMS = {"train": {"epochs": 2, "steps": 0, "batch_size": 8, "eval_batch_size": 16, "train_eval_size": 8,
                           "precision": "fp32", "seed": 0,
                           "subsets": {"first": {"train": 16, "validation": 8}, "full": {"train": 16, "validation": 8}}}}
 
@@ -256,3 +256,14 @@ def test_stage_stopped_by_sigterm_resumes_on_rerun(tmp_path):
     curve = (work / "metrics" / "train" / "gru-first" / "plots" / "metrics" / "validation" / "loss.tsv")
     assert len(curve.read_text().splitlines()) == 1 + 2, \
         "the curves must hold both epochs: epoch 1 replayed from the checkpoint, epoch 2 trained"
+
+
+def test_train_steps_fix_the_budget_whatever_the_subset_size(work, checkpoints):
+    """train.steps: the run trains that many steps (here 5 of 2 a epoch: 2.5 epochs), evaluated and
+    checkpointed at each epoch's end and at the last step."""
+    repo, *stores = work
+    summary, out = _run(repo, stores, "steps", dataclasses.replace(PARAMS, steps=5))
+    assert (summary["steps"], summary["epochs"]) == (5, 2.5)
+    assert list(checkpoints["saved"]) == [2, 4]
+    steps = [int(line.split("\t")[0]) for line in _curve(out, "validation/cer")[1:]]
+    assert steps == [2, 4, 5]

@@ -91,6 +91,7 @@ class TrainParams:
     clip: float = 0.0
     aux_weight: float = 0.0
     eval_every: int = 0
+    steps: int = 0
     subsets: dict = field(
         default_factory=lambda: {
             "first": SubsetParams(64000, 6400),
@@ -231,6 +232,7 @@ def _validate(p: Params) -> None:
     if isinstance(t.aux_weight, bool) or not isinstance(t.aux_weight, (int, float)) or not t.aux_weight >= 0:
         _fail("train.aux_weight", t.aux_weight, "expected a number >= 0 (0 = no auxiliary head)")
     _check_int("train.eval_every", t.eval_every, 0)
+    _check_int("train.steps", t.steps, 0)
     _check_int("train.seed", t.seed, 0)
     _check_int("train.eval_batch_size", t.eval_batch_size, 1)
     _check_int("train.train_eval_size", t.train_eval_size, 0)

@@ -210,7 +210,9 @@ def train(plan: Plan, params: TrainParams, train_store: Store, val_store: Store,
     n_params = count_parameters(trainer.model)
     per_rank = len(train_idx) // ddp.world
     steps_per_epoch = math.ceil(per_rank / params.batch_size)
-    total_steps = steps_per_epoch * params.epochs
+    # train.steps: every run the same number of optimiser steps (first and full then differ in data
+    # only); else train.epochs passes over the run's subset, as the study did
+    total_steps = params.steps or steps_per_epoch * params.epochs
     every = params.eval_every or steps_per_epoch
 
     # ---- resume from the last checkpoint of the same run, if any
@@ -313,7 +315,7 @@ def train(plan: Plan, params: TrainParams, train_store: Store, val_store: Store,
                                                "resize": train_store.meta.get("resize", "crop")})
         summary = {
             "rnn": plan.rnn, "subset": plan.subset, "parameters": n_params,
-            "train_images": len(train_idx), "validation_images": len(val_idx), "epochs": params.epochs,
+            "train_images": len(train_idx), "validation_images": len(val_idx), "epochs": round(total_steps / steps_per_epoch, 3),
             "steps": total_steps, "best_step": best["step"], "best_epoch": best["epoch"],
             "steps_to_cer_below_half": next((r["step"] for r in state["history"] if r["validation"]["cer"] < 0.5), None),
             "validation": best["validation"], "train": best["train"],
