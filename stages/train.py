@@ -32,8 +32,8 @@ def main(params, rnn, subset):
                     live_dir=Path("metrics/train") / name,
                     summary_path=Path("metrics/train") / name / "summary.json")
     if summary:
-        log.info("train: %s: best epoch %d, validation word accuracy %.4f, %.1f images/s", name,
-                 summary["best_epoch"], summary["validation"]["word_accuracy"], summary["images_per_second"])
+        log.info("train: %s: best step %d of %d, validation word accuracy %.4f, %.1f images/s", name,
+                 summary["best_step"], summary["steps"], summary["validation"]["word_accuracy"], summary["images_per_second"])
 
 
 if __name__ == "__main__":

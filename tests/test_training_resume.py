@@ -2,8 +2,8 @@
 
 Tiny data (16 + 8 random 64x256 images with random names, built with StoreWriter), batch 8 (2 steps
 an epoch), GRU, fp32, one thread. A run is interrupted right after a checkpoint is written (a
-KeyboardInterrupt, as Ctrl-C or SIGTERM gives in a stage; ``stages/common.py`` turns SIGTERM into
-one), then re-run: it must say it resumes, train only the steps after the checkpoint, and end with
+KeyboardInterrupt, as Ctrl-C or SIGTERM gives in a stage; ``hwr.errors.exit_codes`` turns SIGTERM
+into one), then re-run: it must say it resumes, train only the steps after the checkpoint, and end with
 the same summary metrics, curves and weights as a run that was never interrupted, whether the
 checkpoint was an epoch's end or the middle of an epoch. A checkpoint written by a run with other
 params must be ignored (the run starts from scratch).
