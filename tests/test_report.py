@@ -93,3 +93,19 @@ def test_markdown_links_the_figures():
     assert text.endswith("\n## Validation curves\n\n![Validation curves](figures/learning_curves.png)\n"
                          "\n## Confusions\n\n![Confusions](figures/confusion.png)\n")
     assert "![" not in report.to_markdown(report.build(summaries, TESTS))
+
+
+def test_a_beam_decoder_gets_its_own_row_and_the_study_stays_beside_greedy():
+    summaries = {run: summary(run, 0.5, 397) for run in report.RUNS}
+    tests = {run: {**t, "decoder": "lexicon", "word_accuracy": t["word_accuracy"] + 0.25,
+                   "decoders": {"greedy": {"word_accuracy": t["word_accuracy"]}}} for run, t in TESTS.items()}
+    table = report.build(summaries, tests)
+    assert table["runs"]["gru-first"]["test_decoder"] == "lexicon"
+    assert table["runs"]["gru-first"]["test_greedy_word_accuracy"] == TESTS["gru-first"]["word_accuracy"]
+    text = report.to_markdown(table)
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.strip("|").split("|")[1:]]
+            for line in text.splitlines()[4:] if line.startswith("|")}
+    assert rows["word accuracy % (test, lexicon decoding)"] == ["50.0", "60.0", "70.0", "80.0"] + ["–"] * 5
+    assert rows["word accuracy % (test, greedy)"] == ["25.0", "35.0", "45.0", "55.0", "74.4", "78.1", "81.0", "82.8",
+                                                      "69.1"]
+    assert "word accuracy % (test)" not in rows

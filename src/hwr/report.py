@@ -36,8 +36,11 @@ def build(summaries: dict[str, dict], tests: dict[str, dict], product: str | Non
         s, t = summaries.get(run), tests.get(run)
         if s is None:
             continue
+        greedy = (t or {}).get("decoders", {}).get("greedy", {})
         columns[run] = {
+            "test_decoder": (t or {}).get("decoder", "greedy") if t else None,
             "test_word_accuracy": t and t["word_accuracy"],
+            "test_greedy_word_accuracy": greedy.get("word_accuracy", t and t["word_accuracy"]),
             "test_letter_accuracy": t and t["letter_accuracy"],
             "test_cer": t and t["cer"],
             "validation_word_accuracy": s["validation"]["word_accuracy"],
@@ -80,9 +83,17 @@ def to_markdown(table: dict, figures: list[tuple[str, str]] = ()) -> str:
     def steps(r):
         return "–" if r.get("steps_to_cer_below_half") is None else f"{r['steps_to_cer_below_half']:,}"
 
+    # the study decoded greedily: its figures go beside our greedy readings; a beam decoder's row,
+    # when one is configured, comes first with no study figure to compare with
+    decoders = {r.get("test_decoder") for r in runs.values()} - {None, "greedy"}
+    decoded = [row(f"word accuracy % (test, {d} decoding)",
+                   lambda r, d=d: _pct(r["test_word_accuracy"]) if r.get("test_decoder") == d else "–",
+                   lambda s: "–") for d in sorted(decoders)]
+    greedy_label = "word accuracy % (test, greedy)" if decoders else "word accuracy % (test)"
     rows = [
-        row("word accuracy % (test)", lambda r: _pct(r["test_word_accuracy"]), lambda s: _pct(s["word_accuracy"]),
-            _pct(kaggle["word_accuracy"])),
+        *decoded,
+        row(greedy_label, lambda r: _pct(r.get("test_greedy_word_accuracy", r["test_word_accuracy"])),
+            lambda s: _pct(s["word_accuracy"]), _pct(kaggle["word_accuracy"])),
         row("letter accuracy % (test)", lambda r: _pct(r["test_letter_accuracy"]), lambda s: _pct(s["letter_accuracy"]),
             _pct(kaggle["letter_accuracy"])),
         row("CER % (test)", lambda r: _pct(r["test_cer"]), lambda s: "–"),
@@ -99,7 +110,8 @@ def to_markdown(table: dict, figures: list[tuple[str, str]] = ()) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     product = f"\n\n`hwr predict` uses **{table['product']}** (params: `rnn`)." if table.get("product") else ""
-    note = ("\n\nStudy columns: the published figures (validation, Kaggle data, 10 epochs at batch 128). "
+    note = ("\n\nStudy columns: the published figures (validation, Kaggle data, 10 epochs at batch 128, greedy "
+            "decoding). Letter accuracy and CER: the configured decoder's (evaluate.decoder). "
             f"{OVERFITTING_DEFINITION[0].upper()}{OVERFITTING_DEFINITION[1:]}.\n")
     pictures = "".join(f"\n## {caption}\n\n![{caption}]({path})\n" for caption, path in figures)
     return "# Model comparison\n\n" + "\n".join(lines) + product + note + pictures
