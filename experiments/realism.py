@@ -25,13 +25,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
 from hwr.evaluation import evaluate_model
 from hwr.params import TrainParams
 from hwr.preprocessing import build_store
-from hwr.store import StoreWriter, open_store
+from hwr.store import concat
 from hwr.training import Plan, train
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real-sample"
@@ -40,21 +37,6 @@ REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real-sa
 def split_store(raw: Path, split: str, out: Path, resize: str):
     return build_store(raw / f"{split}_v2.zip", raw / f"written_name_{split}_v2.csv", out, resize=resize,
                        desc=f"{raw.name} {split}")
-
-
-def concat(stores_with_repeats, out: Path):
-    """One store holding each source store ``repeat`` times (how mixing ratios are set)."""
-    total = sum(len(s) * r for s, r in stores_with_repeats)
-    with StoreWriter(out, total) as writer:
-        labels, index = [], []
-        for store, repeat in stores_with_repeats:
-            images = np.asarray(store.images)  # read once, written ``repeat`` times
-            for _ in range(repeat):
-                writer.append(images)
-                labels.append(store.labels)
-                index.append(pd.DataFrame({"FILENAME": store.filenames, "IDENTITY": store.texts}))
-        writer.commit(np.concatenate(labels), pd.concat(index, ignore_index=True), dict(stores_with_repeats[0][0].meta))
-    return open_store(out)
 
 
 def main() -> None:

@@ -102,6 +102,52 @@ def write_dataset(raw_dir: Path, n: int = 4) -> Path:
     return raw_dir
 
 
+# ---------------------------------------------------------------- tiny stores and models
+
+def tiny_names(n: int, seed: int) -> list[str]:
+    rng = np.random.default_rng(seed)
+    letters = list("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    return ["".join(rng.choice(letters, int(rng.integers(3, 9)))) for _ in range(n)]
+
+
+def tiny_store(path: Path, n: int, seed: int, *, resize: str = "crop", texts: list[str] | None = None):
+    """A store of ``n`` random "ink on white" 64 x 256 images with random names (or ``texts``)."""
+    import pandas as pd
+
+    from hwr.alphabet import encode_many
+    from hwr.store import StoreWriter, open_store
+
+    rng = np.random.default_rng(seed)
+    images = np.full((n, 64, 256), 255, np.uint8)
+    images[:, 16:48, :160] = rng.integers(0, 256, (n, 32, 160), dtype=np.uint8)
+    texts = tiny_names(n, seed) if texts is None else texts
+    with StoreWriter(path, n) as writer:
+        writer.append(images)
+        writer.commit(encode_many(texts), pd.DataFrame({"FILENAME": [f"F{seed}_{i}.jpg" for i in range(n)],
+                                                        "IDENTITY": texts}), {"resize": resize})
+    return open_store(path)
+
+
+def tiny_model(path: Path, rnn: str = "gru", *, seed: int = 0, resize: str = "crop", reads: str = "") -> Path:
+    """A model file as training writes one, of a newly initialised (seeded) CRNN; ``reads`` (one
+    symbol): its output layer made to read every image as that symbol, confidently."""
+    import torch
+
+    from hwr.alphabet import ALPHABET
+    from hwr.checkpoints import save_model
+    from hwr.model import CRNN
+
+    torch.manual_seed(seed)
+    model = CRNN(rnn)
+    if reads:
+        with torch.no_grad():
+            model.classify.weight.zero_()
+            model.classify.bias.zero_()
+            model.classify.bias[ALPHABET.index(reads)] = 8.0  # the same symbol at every step: merged into one
+    save_model(path, model, {"rnn": rnn, "subset": "full", "resize": resize})
+    return path
+
+
 # ---------------------------------------------------------------- params and repo copies
 
 def deep_update(base: dict, overrides: dict) -> dict:

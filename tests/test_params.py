@@ -192,3 +192,76 @@ def test_decoding_params_are_read():
         ("lexicon", 4, 0, 2)
     assert (p.lexicon.extra, p.lexicon.order) == ("names.csv", 3)
     assert from_dict({}).evaluate.decoder == "greedy"
+
+
+# ---------------------------------------------------------------- train.init_from, finetune, selftrain
+
+def test_adaptation_runs_are_off_by_default_and_typed():
+    p = from_dict({})
+    assert p.finetune.runs == {} and p.selftrain.runs == {} and p.train.init_from == ""
+    p = from_dict({"train": {"init_from": "pretrained/gru-full.pt"},
+                   "finetune": {"runs": {"gru-mine": {"init_from": "pretrained/gru-full.pt", "labelled": 300}}},
+                   "selftrain": {"runs": {"gru_self": {"init_from": "models/gru-mine/model.pt",
+                                                       "unlabeled": "scans/", "rounds": 2, "threshold": 1}}}})
+    assert p.train.init_from == "pretrained/gru-full.pt"
+    mine = p.finetune.runs["gru-mine"]
+    assert isinstance(mine, params.FinetuneRun) and mine.labelled == 300 and mine.steps == 600 and mine.lr == 0.0005
+    own = p.selftrain.runs["gru_self"]
+    assert isinstance(own, params.SelftrainRun) and (own.rounds, own.threshold, own.max_unlabeled) == (2, 1, 0)
+
+
+def test_the_project_files_have_no_adaptation_runs(repo_root):
+    for path in (repo_root / "params.yaml", repo_root / "configs" / "study.yaml"):
+        p = load(path)
+        assert p.finetune.runs == {} and p.selftrain.runs == {} and p.train.init_from == "", path
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        assert raw["finetune"] == {"runs": {}} and raw["selftrain"] == {"runs": {}}, \
+            f"{path}: dvc.yaml's foreach needs finetune.runs and selftrain.runs written out"
+
+
+FT = {"init_from": "pretrained/gru-full.pt"}
+ST = {"init_from": "models/mine/model.pt", "unlabeled": "scans.zip"}
+
+
+@pytest.mark.parametrize("raw,key", [
+    ({"train": {"init_from": 5}}, "train.init_from"),
+    ({"train": {"init_from": None}}, "train.init_from"),
+    ({"finetune": {"runs": None}}, "finetune.runs"),
+    ({"finetune": {"runs": ["mine"]}}, "finetune.runs"),
+    ({"finetune": {"runs": {"mine": None}}}, "finetune.runs.mine"),
+    ({"finetune": {"runs": {"mine": {}}}}, "finetune.runs.mine.init_from"),
+    ({"finetune": {"runs": {"mine": {"init_from": ""}}}}, "finetune.runs.mine.init_from"),
+    ({"finetune": {"runs": {"mine": {**FT, "steps": 0}}}}, "finetune.runs.mine.steps"),
+    ({"finetune": {"runs": {"mine": {**FT, "lr": 0}}}}, "finetune.runs.mine.lr"),
+    ({"finetune": {"runs": {"mine": {**FT, "lr": "5e-4"}}}}, "finetune.runs.mine.lr"),  # YAML reads 5e-4 as text
+    ({"finetune": {"runs": {"mine": {**FT, "batch_size": 0}}}}, "finetune.runs.mine.batch_size"),
+    ({"finetune": {"runs": {"mine": {**FT, "augment": "yes"}}}}, "finetune.runs.mine.augment"),
+    ({"finetune": {"runs": {"mine": {**FT, "labelled": -1}}}}, "finetune.runs.mine.labelled"),
+    ({"finetune": {"runs": {"mine": {**FT, "synthetic": 1.5}}}}, "finetune.runs.mine.synthetic"),
+    ({"finetune": {"runs": {"mine": {**FT, "repeat": 0}}}}, "finetune.runs.mine.repeat"),
+    ({"finetune": {"runs": {"mine": {**FT, "seed": -1}}}}, "finetune.runs.mine.seed"),
+    ({"finetune": {"runs": {"my.run": FT}}}, "my.run"),
+    ({"finetune": {"runs": {100: FT}}}, "100"),
+    ({"finetune": {"runs": {"gru-full": FT}}}, "gru-full"),
+    ({"selftrain": {"runs": {"own": {"init_from": "m.pt"}}}}, "selftrain.runs.own.unlabeled"),
+    ({"selftrain": {"runs": {"own": {**ST, "rounds": 0}}}}, "selftrain.runs.own.rounds"),
+    ({"selftrain": {"runs": {"own": {**ST, "threshold": 1.5}}}}, "selftrain.runs.own.threshold"),
+    ({"selftrain": {"runs": {"own": {**ST, "threshold": -0.1}}}}, "selftrain.runs.own.threshold"),
+    ({"selftrain": {"runs": {"own": {**ST, "threshold": True}}}}, "selftrain.runs.own.threshold"),
+    ({"selftrain": {"runs": {"own": {**ST, "max_unlabeled": -5}}}}, "selftrain.runs.own.max_unlabeled"),
+    ({"selftrain": {"runs": {"own": {**ST, "steps": 0}}}}, "selftrain.runs.own.steps"),
+    ({"finetune": {"runs": {"both": FT}}, "selftrain": {"runs": {"both": ST}}}, "both"),
+])
+def test_impossible_adaptation_params(raw, key):
+    assert key in error_of(raw)
+
+
+@pytest.mark.parametrize("raw,name", [
+    ({"finetune": {"run": {}}}, "finetune.run"),
+    ({"finetune": {"runs": {"mine": {**FT, "stpes": 100}}}}, "finetune.runs.mine.stpes"),
+    ({"finetune": {"runs": {"mine": {**FT, "threshold": 0.9}}}}, "finetune.runs.mine.threshold"),  # selftrain's
+    ({"selftrain": {"runs": {"own": {**ST, "treshold": 0.9}}}}, "selftrain.runs.own.treshold"),
+])
+def test_unknown_adaptation_keys(raw, name):
+    message = error_of(raw)
+    assert "unknown" in message and name in message

@@ -166,3 +166,21 @@ def _png(image) -> bytes:
     buf = io.BytesIO()
     image.save(buf, format="PNG")
     return buf.getvalue()
+
+
+def test_build_store_decodes_a_seeded_selection_of_the_clean_rows(tmp_path):
+    """``limit``: only that many clean rows are decoded, the same seeded choice each time, nested
+    (fine-tuning's synthetic names); a label the clean rules drop is never among them."""
+    rows = [(f"I{i}.jpg", "UNREADABLE" if i == 3 else f"NAME{chr(65 + i)}") for i in range(10)]
+    zip_path, csv_path = write_split(tmp_path / "raw", "train", rows)
+    whole = preprocessing.build_store(zip_path, csv_path, tmp_path / "whole", jobs=1)
+    assert len(whole) == 9 and "I3.jpg" not in whole.filenames
+    few = preprocessing.build_store(zip_path, csv_path, tmp_path / "few", jobs=1, limit=4, seed=2)
+    more = preprocessing.build_store(zip_path, csv_path, tmp_path / "more", jobs=1, limit=6, seed=2)
+    assert len(few) == 4 and set(few.filenames) < set(more.filenames) <= set(whole.filenames)
+    for name, text in zip(few.filenames, few.texts):
+        assert text == dict(rows)[name]
+        np.testing.assert_array_equal(few.images[few.filenames.index(name)],
+                                      whole.images[whole.filenames.index(name)])
+    again = preprocessing.build_store(zip_path, csv_path, tmp_path / "again", jobs=1, limit=4, seed=2)
+    assert again.filenames == few.filenames

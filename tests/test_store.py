@@ -242,3 +242,49 @@ def test_truncated_image_file_is_reported(tmp_path):
         f.truncate(64 * 256 * 2)
     with pytest.raises(HwrError, match="shorter than 3 images; re-run preprocess"):
         open_store(tmp_path / "s")
+
+
+# ---------------------------------------------------------------- select and concat
+
+def test_select_is_seeded_sorted_and_nested():
+    from hwr.store import select
+
+    small, large = select(100, 10, seed=3), select(100, 30, seed=3)
+    assert len(small) == 10 and (np.diff(small) > 0).all() and set(small) <= set(large)
+    assert len(select(5, 10, seed=0)) == 5
+
+
+def _stored(path, texts, start=0, resize="crop"):
+    with StoreWriter(path, len(texts)) as writer:
+        writer.append(images(len(texts), start))
+        writer.commit(encode_many(texts), pd.DataFrame({"FILENAME": [f"{path.name}{i}.jpg" for i in range(len(texts))],
+                                                        "IDENTITY": texts}), {"resize": resize})
+    return open_store(path)
+
+
+def test_concat_repeats_selects_and_relabels_parts(tmp_path, monkeypatch):
+    """Rows chosen, repeated, relabelled (pseudo-labels), copied a block at a time; in part order."""
+    from hwr import store as store_module
+    from hwr.store import Part, concat
+
+    monkeypatch.setattr(store_module, "COPY_ROWS", 2)  # several blocks per part
+    real = _stored(tmp_path / "real", ["ANNA", "LEA", "TOM", "JO", "MARC"])
+    synth = _stored(tmp_path / "synth", ["ZOE", "LUC"], start=100)
+    unlabeled = _stored(tmp_path / "unlabeled", ["", "", ""], start=200)
+    mix = concat([Part(real, 2, np.array([0, 2, 4])), (synth, 1), Part(unlabeled, 1, np.array([2, 0]), ["EVE", "IDA"])],
+                 tmp_path / "mix")
+    assert mix.texts == ["ANNA", "TOM", "MARC"] * 2 + ["ZOE", "LUC", "EVE", "IDA"]
+    assert mix.filenames[-2:] == ["unlabeled2.jpg", "unlabeled0.jpg"]
+    np.testing.assert_array_equal(mix.labels, encode_many(mix.texts))
+    expected = np.concatenate([images(5)[[0, 2, 4]]] * 2 + [images(2, 100), images(3, 200)[[2, 0]]])
+    np.testing.assert_array_equal(mix.images, expected)
+    assert mix.meta["resize"] == "crop" and mix.meta["count"] == 10
+
+
+def test_concat_refuses_stores_of_different_resize_modes(tmp_path):
+    from hwr.store import concat
+
+    crop, fit = _stored(tmp_path / "crop", ["ANNA"]), _stored(tmp_path / "fit", ["LEA"], resize="fit")
+    with pytest.raises(HwrError, match="resize"):
+        concat([(crop, 1), (fit, 1)], tmp_path / "mix")
+    assert not (tmp_path / "mix").exists()

@@ -3,6 +3,7 @@ import pytest
 
 import torch
 
+from hwr.errors import HwrError
 from hwr.model import CRNN, count_parameters
 from hwr.params import SubsetParams, TrainParams
 from hwr.training import Net, Plan, Trainer, fingerprint, lr_at, select
@@ -98,3 +99,91 @@ def test_step_without_head_returns_no_aux_loss():
     loss, aux_loss = trainer.step(*_batch(), lr=1e-3)
     assert aux_loss is None and torch.isfinite(loss)
     assert isinstance(trainer.model, CRNN) and trainer.net.aux is None
+
+
+# ---------------------------------------------------------------- train.init_from
+
+INIT_PARAMS = TrainParams(batch_size=8, lr=0.001, epochs=1, steps=1, precision="fp32", seed=0, eval_batch_size=16,
+                          train_eval_size=8, aux_weight=1.0)
+
+
+@pytest.fixture
+def tiny(tmp_path, monkeypatch):
+    """Two tiny stores, a start model (GRU) and one torch thread."""
+    import _support
+
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield (tmp_path, _support.tiny_store(tmp_path / "train", 8, 1), _support.tiny_store(tmp_path / "validation", 8, 2),
+           _support.tiny_model(tmp_path / "start.pt", "gru", seed=7))
+    torch.set_num_threads(threads)
+
+
+def _train_from(tmp_path, stores, params, name="run"):
+    from hwr.training import train
+
+    out = tmp_path / name
+    summary = train(Plan("gru", "first", 8, 8), params, *stores, model_path=out / "model.pt",
+                    checkpoint_path=out / "checkpoint.pt", live_dir=None, summary_path=out / "summary.json")
+    return summary, torch.load(out / "model.pt", weights_only=True)["state_dict"]
+
+
+def _parameters_equal(a: dict, b: dict, names) -> bool:
+    return all(torch.equal(a[k], b[k]) for k in names)
+
+
+def test_init_from_starts_from_the_models_weights(tiny):
+    """With a learning rate of 0, one step leaves the weights where they start: the saved model's
+    parameters are the start model's exactly (batch-norm running statistics do move); from scratch
+    they are not."""
+    import dataclasses
+
+    tmp_path, train_store, val_store, start = tiny
+    start_weights = torch.load(start, weights_only=True)["state_dict"]
+    names = [k for k, _ in CRNN("gru").named_parameters()]
+    frozen = dataclasses.replace(INIT_PARAMS, lr=0.0, schedule="constant", init_from=str(start))
+    summary, weights = _train_from(tmp_path, (train_store, val_store), frozen, "frozen")
+    assert summary["init_from"] == str(start)
+    assert _parameters_equal(weights, start_weights, names)
+    _, scratch = _train_from(tmp_path, (train_store, val_store), dataclasses.replace(frozen, init_from=""), "scratch")
+    assert not _parameters_equal(scratch, start_weights, names)
+    _, tuned = _train_from(tmp_path, (train_store, val_store), dataclasses.replace(INIT_PARAMS, init_from=str(start)),
+                           "tuned")
+    moved = [k for k in names if not torch.equal(tuned[k], start_weights[k])]
+    assert moved and all(torch.allclose(tuned[k], start_weights[k], atol=0.01) for k in names)  # one small step away
+
+
+def test_init_from_a_model_of_another_rnn_is_a_one_line_error(tiny):
+    import dataclasses
+
+    import _support
+
+    tmp_path, train_store, val_store, _ = tiny
+    lstm = _support.tiny_model(tmp_path / "pretrained" / "x.pt", "lstm")
+    with pytest.raises(HwrError) as info:
+        _train_from(tmp_path, (train_store, val_store), dataclasses.replace(INIT_PARAMS, init_from=str(lstm)))
+    message = str(info.value)
+    assert "\n" not in message and f"{lstm} is an lstm model; this run trains a gru" in message
+    assert not (tmp_path / "run" / "model.pt").exists()
+
+
+def test_init_from_a_missing_file_is_a_one_line_error_naming_it(tiny):
+    import dataclasses
+
+    tmp_path, train_store, val_store, _ = tiny
+    missing = tmp_path / "pretrained" / "gone.pt"
+    with pytest.raises(HwrError) as info:
+        _train_from(tmp_path, (train_store, val_store), dataclasses.replace(INIT_PARAMS, init_from=str(missing)))
+    assert str(missing) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_fingerprint_changes_with_the_start_model():
+    """A checkpoint resumes only a run from the same start: its path (in the params) and its bytes."""
+    idx = np.arange(10)
+    plan = Plan("gru", "first", 10, 5)
+    params = TrainParams(init_from="pretrained/a.pt")
+    base = fingerprint(plan, params, idx, "digest-1")
+    assert base == fingerprint(plan, params, idx, "digest-1")
+    assert base != fingerprint(plan, params, idx, "digest-2")
+    assert base != fingerprint(plan, TrainParams(init_from="pretrained/b.pt"), idx, "digest-1")

@@ -3,10 +3,14 @@
 Each split is read once by the network; greedy decoding and the configured decoder both decode the
 same log-probabilities, so their figures sit side by side. With a validation split, each decoder's
 confidence is calibrated on it (:mod:`hwr.confidence`) before it is measured on the split.
+
+:func:`evaluate_configured` and :func:`write_evaluation` are what the evaluate stage does for one
+model, with the ``evaluate`` params; the finetune and selftrain stages evaluate their models so too.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,15 +21,20 @@ import pandas as pd
 import torch
 
 from hwr.alphabet import GAP
+from hwr.beam import LEXICON_DIR, decoder_settings, make_decoder
 from hwr.checkpoints import load_model
 from hwr.confidence import Calibration, coverage_curve, summary
 from hwr.decoding import Reading, greedy_read
 from hwr.errors import HwrError
 from hwr.inference import recognise
+from hwr.files import write_csv, write_json
 from hwr.metrics import aligned_pairs, confusions, mean_letter_share_on_errors, positional_correct, summarise
+from hwr.params import EvaluateParams
 from hwr.runtime import resolve_precision
-from hwr.store import Store
+from hwr.store import Store, open_store
 
+log = logging.getLogger(__name__)
+TENSORS = Path("data/tensors")  # where the preprocess stage writes each split's store
 
 Decoder = Callable[[torch.Tensor], list[Reading]]
 
@@ -59,6 +68,16 @@ def read_split(model, store: Store, decoders: dict[str, Decoder], *, batch_size:
     return readings, loss, speed
 
 
+def fit_calibrations(model, validation: Store, decoders: dict[str, Decoder], *, batch_size: int,
+                     device) -> dict[str, Calibration]:
+    """Each decoder's :class:`Calibration` of ``model``'s confidences, fitted on its readings of the
+    validation split (right = the reading is the label)."""
+    checks, _, _ = read_split(model, validation, decoders, batch_size=batch_size, device=device)
+    truths = validation.texts
+    return {name: Calibration.fit([r.confidence for r in rs], [r.text == t for r, t in zip(rs, truths)])
+            for name, rs in checks.items()}
+
+
 def evaluate_model(model_path: str | Path, store: Store, *, batch_size: int = 256, top: int = 10,
                    device: torch.device | None = None, decoder: tuple[str, Decoder] = ("greedy", greedy_read),
                    validation: Store | None = None) -> Evaluation:
@@ -80,10 +99,7 @@ def evaluate_model(model_path: str | Path, store: Store, *, batch_size: int = 25
     readings, loss, speed = read_split(model, store, decoders, batch_size=batch_size, device=device)
     calibrations = {}
     if validation is not None and len(validation):
-        checks, _, _ = read_split(model, validation, decoders, batch_size=batch_size, device=device)
-        truths = validation.texts
-        calibrations = {name: Calibration.fit([r.confidence for r in rs], [r.text == t for r, t in zip(rs, truths)])
-                        for name, rs in checks.items()}
+        calibrations = fit_calibrations(model, validation, decoders, batch_size=batch_size, device=device)
 
     truths = store.texts
     per_decoder, curves = {}, {}
@@ -116,3 +132,33 @@ def evaluate_model(model_path: str | Path, store: Store, *, batch_size: int = 25
         {"actual": np.array([], str), "predicted": np.array([], str)})
     coverage = curves[main].assign(greedy_word_accuracy=curves["greedy"]["word_accuracy"])
     return Evaluation(metrics, predictions, pair_frame, coverage, calibrations)
+
+
+def evaluate_configured(model_path: str | Path, settings: EvaluateParams, *, tensors: Path = TENSORS,
+                        lexicon_dir: Path = LEXICON_DIR) -> Evaluation:
+    """What the evaluate stage measures for one model: the ``settings.split`` split of ``tensors``,
+    read by greedy decoding and by ``settings.decoder``, confidences calibrated on the validation
+    split when ``settings.calibrate``."""
+    validation = None
+    if settings.calibrate:
+        validation = open_store(tensors / "validation")
+        if settings.split == "validation":
+            log.warning("evaluate: confidences are calibrated on the split they are measured on (validation)")
+    decoder = (settings.decoder, make_decoder(settings.decoder, settings, lexicon_dir=lexicon_dir))
+    return evaluate_model(model_path, open_store(tensors / settings.split), batch_size=settings.batch_size,
+                          top=settings.top_confusions, decoder=decoder, validation=validation)
+
+
+def write_evaluation(result: Evaluation, settings: EvaluateParams, run: str, *, metrics_path: Path,
+                     out_dir: Path, **about) -> None:
+    """The evaluate stage's outputs for one model: its metrics (``metrics_path``, after the run's
+    name, the split and ``about``) and, in ``out_dir``, predictions.csv, confusion.csv, coverage.csv
+    and, when calibrated, calibration.json (which ``hwr predict`` applies to the model in
+    ``models/<out_dir's name>/``)."""
+    write_json(metrics_path, {"run": run, "split": settings.split, **about, **result.metrics})
+    write_csv(out_dir / "predictions.csv", result.predictions)
+    write_csv(out_dir / "confusion.csv", result.pairs)
+    write_csv(out_dir / "coverage.csv", result.coverage)
+    if settings.decoder in result.calibrations:
+        result.calibrations[settings.decoder].save(out_dir / "calibration.json",
+                                                   **decoder_settings(settings.decoder, settings))

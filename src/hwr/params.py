@@ -7,6 +7,7 @@ is allowed, so impossible params fail before any work starts.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,10 @@ MAX_PIXELS_CEILING = 89_478_485  # Pillow's Image.MAX_IMAGE_PIXELS: it refuses t
 DEFAULT_MAX_IMAGE_BYTES = 32 << 20
 
 DECODERS = ("greedy", "beam", "lexicon")  # hwr.decoding builds them
+TRAIN_RUNS = tuple(f"{rnn}-{subset}" for rnn in RNN_CHOICES for subset in SUBSET_CHOICES)
+# names of finetune / selftrain runs: they name a stage (finetune@NAME), a param path
+# (finetune.runs.NAME, where a dot would split it) and folders (models/NAME)
+RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 MAX_LM_ORDER = 6  # the largest n-gram order KenLM (as flashlight-text ships it) reads
 
 
@@ -92,6 +97,7 @@ class TrainParams:
     aux_weight: float = 0.0
     eval_every: int = 0
     steps: int = 0
+    init_from: str = ""  # a trained model file to start from ("" = from scratch)
     subsets: dict = field(
         default_factory=lambda: {
             "first": SubsetParams(64000, 6400),
@@ -119,6 +125,41 @@ class EvaluateParams:
 
 
 @dataclass(frozen=True)
+class FinetuneRun:
+    """One run of the finetune stage: a trained model adapted to the pipeline's labelled data."""
+
+    init_from: str = ""  # the model file to start from (required)
+    steps: int = 600
+    lr: float = 0.0005
+    batch_size: int = 16
+    augment: bool = False
+    labelled: int = 0  # 0 = every labelled training image, else the first N of a seeded selection
+    synthetic: int = 0  # synthetic training images mixed in
+    repeat: int = 1  # how many times the labelled images appear in the mix
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class SelftrainRun(FinetuneRun):
+    """One run of the selftrain stage: rounds of pseudo-labelling unlabelled scans, then training."""
+
+    unlabeled: str = ""  # a zip of images or a folder (required)
+    rounds: int = 1
+    threshold: float = 0.9  # calibrated confidence at or above which a reading becomes a label
+    max_unlabeled: int = 0  # 0 = every unlabelled image, else a seeded selection of that many
+
+
+@dataclass(frozen=True)
+class FinetuneParams:
+    runs: dict = field(default_factory=dict)  # name -> FinetuneRun; none by default: the stage is off
+
+
+@dataclass(frozen=True)
+class SelftrainParams:
+    runs: dict = field(default_factory=dict)  # name -> SelftrainRun; none by default: the stage is off
+
+
+@dataclass(frozen=True)
 class Params:
     rnn: str = "gru"
     data: DataParams = DataParams()
@@ -128,6 +169,8 @@ class Params:
     train: TrainParams = TrainParams()
     lexicon: LexiconParams = LexiconParams()
     evaluate: EvaluateParams = EvaluateParams()
+    finetune: FinetuneParams = FinetuneParams()
+    selftrain: SelftrainParams = SelftrainParams()
 
 
 def _fail(key: str, value: Any, allowed: str) -> None:
@@ -236,6 +279,8 @@ def _validate(p: Params) -> None:
     _check_int("train.seed", t.seed, 0)
     _check_int("train.eval_batch_size", t.eval_batch_size, 1)
     _check_int("train.train_eval_size", t.train_eval_size, 0)
+    if not isinstance(t.init_from, str):
+        _fail("train.init_from", t.init_from, 'expected the path of a trained model file, or "" to train from scratch')
     unknown = sorted(set(t.subsets) - set(SUBSET_CHOICES), key=str)
     if unknown:
         raise HwrError(f"params: unknown key train.subsets.{unknown[0]}; known keys: {', '.join(SUBSET_CHOICES)}")
@@ -259,6 +304,63 @@ def _validate(p: Params) -> None:
     _check_int("lexicon.order", p.lexicon.order, 1)
     if p.lexicon.order > MAX_LM_ORDER:
         _fail("lexicon.order", p.lexicon.order, f"KenLM reads n-grams up to order {MAX_LM_ORDER}")
+    for name, run in p.finetune.runs.items():
+        _check_adaptation_run(f"finetune.runs.{name}", run)
+    for name, run in p.selftrain.runs.items():
+        key = f"selftrain.runs.{name}"
+        _check_adaptation_run(key, run)
+        if not isinstance(run.unlabeled, str) or not run.unlabeled.strip():
+            _fail(f"{key}.unlabeled", run.unlabeled, "expected a zip of images or a folder of them")
+        _check_int(f"{key}.rounds", run.rounds, 1)
+        if isinstance(run.threshold, bool) or not isinstance(run.threshold, (int, float)) \
+                or not 0 <= run.threshold <= 1:
+            _fail(f"{key}.threshold", run.threshold, "expected a calibrated confidence between 0 and 1")
+        _check_int(f"{key}.max_unlabeled", run.max_unlabeled, 0)
+    both = sorted(set(p.finetune.runs) & set(p.selftrain.runs))
+    if both:
+        raise HwrError(f"params: run name {both[0]!r} is both in finetune.runs and selftrain.runs; "
+                       "each run writes models/<name>/, so give them different names")
+
+
+def _check_adaptation_run(key: str, run: FinetuneRun) -> None:
+    """The keys finetune and selftrain runs share."""
+    if not isinstance(run.init_from, str) or not run.init_from.strip():
+        _fail(f"{key}.init_from", run.init_from, "expected the path of a trained model file, e.g. pretrained/gru-full.pt")
+    _check_int(f"{key}.steps", run.steps, 1)
+    _check_positive(f"{key}.lr", run.lr)
+    _check_int(f"{key}.batch_size", run.batch_size, 1)
+    _check_bool(f"{key}.augment", run.augment)
+    _check_int(f"{key}.labelled", run.labelled, 0)
+    _check_int(f"{key}.synthetic", run.synthetic, 0)
+    _check_int(f"{key}.repeat", run.repeat, 1)
+    _check_int(f"{key}.seed", run.seed, 0)
+
+
+def _build_runs(cls, raw: Any, group: str) -> dict:
+    """``<group>.runs``: a mapping of run name to that run's settings (``{}``: no runs)."""
+    key = f"{group}.runs"
+    if not isinstance(raw, dict):
+        _fail(key, raw, "expected a mapping of run names to their settings ({} = no runs)")
+    runs = {}
+    for name, settings in raw.items():
+        if not isinstance(name, str) or not RUN_NAME.fullmatch(name):
+            _fail(f"{key} name", name, "a run name is letters, digits, - and _, starting with a letter or digit "
+                  "(e.g. gru-mine)")
+        if name in TRAIN_RUNS:
+            _fail(f"{key} name", name, f"{', '.join(TRAIN_RUNS)} are the train stage's runs (models/<name>/); "
+                  "choose another name")
+        if not isinstance(settings, dict):
+            _fail(f"{key}.{name}", settings, "expected a mapping of its keys, e.g. {init_from: pretrained/gru-full.pt}")
+        runs[name] = _build(cls, settings, f"{key}.{name}")
+    return runs
+
+
+def _adaptation_group(cls, run_cls, raw: Any, group: str):
+    """The finetune or selftrain group: ``runs`` built into one dataclass per run."""
+    raw = dict(raw or {})
+    if "runs" in raw:
+        raw["runs"] = _build_runs(run_cls, raw["runs"], group)
+    return _build(cls, raw, group)
 
 
 def from_dict(raw: dict) -> Params:
@@ -266,7 +368,7 @@ def from_dict(raw: dict) -> Params:
     if raw is not None and not isinstance(raw, dict):
         _fail("params", raw, "expected a mapping of groups (rnn, data, synth, clean, ...)")
     raw = dict(raw or {})
-    for group in ("data", "synth", "clean", "preprocess", "train", "lexicon", "evaluate"):
+    for group in ("data", "synth", "clean", "preprocess", "train", "lexicon", "evaluate", "finetune", "selftrain"):
         if raw.get(group) is not None and not isinstance(raw[group], dict):
             _fail(group, raw[group], "expected a mapping of its keys")
     train = dict(raw.get("train") or {})
@@ -300,6 +402,8 @@ def from_dict(raw: dict) -> Params:
             train=_build(TrainParams, train, "train"),
             lexicon=_build(LexiconParams, raw.get("lexicon"), "lexicon"),
             evaluate=_build(EvaluateParams, raw.get("evaluate"), "evaluate"),
+            finetune=_adaptation_group(FinetuneParams, FinetuneRun, raw.get("finetune"), "finetune"),
+            selftrain=_adaptation_group(SelftrainParams, SelftrainRun, raw.get("selftrain"), "selftrain"),
         )
     except TypeError as exc:  # e.g. a missing required field in a subset
         raise HwrError(f"params: {exc}") from None

@@ -25,7 +25,7 @@ from hwr.dataset import index_split
 from hwr.images import HEIGHT, WIDTH, UndecodableImage, to_model_input
 from hwr.labels import clean_labels
 from hwr.params import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_PIXELS
-from hwr.store import Store, StoreWriter, open_store, write_rows
+from hwr.store import Store, StoreWriter, open_store, select, write_rows
 
 log = logging.getLogger(__name__)
 CHUNK = 256  # images per task sent to a worker
@@ -196,10 +196,14 @@ def preprocess_split(
 
 
 def build_store(zip_path: str | Path, csv_path: str | Path, out_dir: str | Path, *, resize: str = "crop",
-                jobs: int = 0, desc: str = "preprocess") -> Store:
+                jobs: int = 0, desc: str = "preprocess", limit: int | None = None, seed: int = 0) -> Store:
     """One split in the Kaggle layout (its zip and label CSV) as the unzip, clean (default rules)
-    and preprocess stages make it, in one call, opened: for benchmarks and experiments."""
+    and preprocess stages make it, in one call, opened: for benchmarks, experiments and the
+    synthetic names that fine-tuning mixes in. ``limit``: only a seeded selection of that many of
+    the clean rows is decoded (:func:`hwr.store.select`)."""
     rows, _ = index_split(Path(zip_path), Path(csv_path))
     rows, _ = clean_labels(rows)
+    if limit is not None:
+        rows = rows.iloc[select(len(rows), limit, seed)].reset_index(drop=True)
     preprocess_split(str(zip_path), rows, str(out_dir), resize=resize, jobs=jobs, desc=desc)
     return open_store(out_dir)

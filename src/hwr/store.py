@@ -16,13 +16,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
 from hwr import staging
-from hwr.alphabet import MAX_LABEL_LENGTH, decode
+from hwr.alphabet import MAX_LABEL_LENGTH, decode, encode_many
 from hwr.errors import HwrError
 from hwr.images import HEIGHT, WIDTH
 
@@ -272,3 +274,55 @@ class StoreWriter:
 def gather(store: Store, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A batch by index array: images (B, 64, 256) uint8 and labels (B, 24), in the order asked."""
     return store.images[indices], store.labels[indices]
+
+
+def select(n_available: int, n_wanted: int, seed: int) -> np.ndarray:
+    """A seeded random subset of row indices. The same seed gives nested subsets: the first 64,000
+    of one permutation are inside the first 300,800, as 'first' is a part of 'full'."""
+    permutation = np.random.default_rng(seed).permutation(n_available)
+    return np.sort(permutation[: min(n_wanted, n_available)])
+
+
+@dataclass(frozen=True)
+class Part:
+    """Rows of a store to put in a mix: all of them or ``rows``, ``repeat`` times, with their own
+    labels or ``texts`` (one per row: pseudo-labels of unlabelled images)."""
+
+    store: Store
+    repeat: int = 1
+    rows: np.ndarray | None = None
+    texts: Sequence[str] | None = None
+
+
+COPY_ROWS = 1024  # rows copied at a time by concat: 16 MB of images
+
+
+def concat(parts: Sequence[Part | tuple[Store, int]], out: str | Path) -> Store:
+    """One store holding each part's rows, each part ``repeat`` times, in order: how real and
+    synthetic (and pseudo-labelled) images are mixed at a chosen ratio. A (store, repeat) pair is
+    a part of all its rows. Images are copied a block at a time, so memory does not grow with the
+    stores. Every part must have been prepared with the same resize mode."""
+    parts = [p if isinstance(p, Part) else Part(*p) for p in parts]
+    modes = {p.store.meta.get("resize", "crop") for p in parts}
+    if len(modes) > 1:
+        raise HwrError(f"cannot mix stores prepared with different resize modes ({', '.join(sorted(modes))}): "
+                       + ", ".join(str(p.store.path) for p in parts))
+    chosen = [np.arange(len(p.store)) if p.rows is None else np.asarray(p.rows, dtype=np.int64) for p in parts]
+    total = sum(len(rows) * p.repeat for p, rows in zip(parts, chosen))
+    with StoreWriter(out, total) as writer:
+        for part, rows in zip(parts, chosen):
+            filenames = np.asarray(part.store.filenames, dtype=object)[rows]
+            if part.texts is None:
+                texts, labels = np.asarray(part.store.texts, dtype=object)[rows], part.store.labels[rows]
+            else:
+                if len(part.texts) != len(rows):
+                    raise ValueError(f"{len(part.texts)} texts for {len(rows)} rows of {part.store.path}")
+                texts, labels = np.asarray(part.texts, dtype=object), encode_many(list(part.texts))
+            index = pd.DataFrame({"FILENAME": filenames, "IDENTITY": texts})
+            for _ in range(part.repeat):
+                for start in range(0, len(rows), COPY_ROWS):
+                    writer.append(part.store.images[rows[start : start + COPY_ROWS]])
+                writer.add_rows(labels, index)
+        writer.commit(meta={"resize": modes.pop() if modes else "crop",
+                            "sources": [str(p.store.path) for p in parts]})
+    return open_store(out)

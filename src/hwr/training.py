@@ -3,7 +3,8 @@
 One call trains one (rnn, subset) model: Adam on CTC loss, evaluation every ``train.eval_every``
 optimiser steps on validation and on a fixed sample of the training subset, the best evaluated
 weights kept (validation word accuracy, ties to lower CER), dvclive curves by step, checkpoints to
-resume from, and DDP when started by torchrun.
+resume from, and DDP when started by torchrun. With ``train.init_from`` it starts from the weights
+of a trained model instead of new ones: fine-tuning (``hwr.adapt``) is this loop started there.
 
 :class:`Trainer` (the network, its optimiser and one training step) is what the pipeline,
 the benchmarks and the experiments all train with.
@@ -27,7 +28,8 @@ from tqdm import tqdm
 
 from hwr import augment as augmentation
 from hwr.alphabet import NUM_CLASSES
-from hwr.checkpoints import atomic_save, save_model
+from hwr.checkpoints import atomic_save, load_model, save_model
+from hwr.errors import HwrError
 from hwr.files import write_json
 from hwr.inference import ctc_loss, ctc_loss_fn, recognise, to_device
 from hwr.metrics import summarise
@@ -35,7 +37,7 @@ from hwr.model import CRNN, count_parameters
 from hwr.params import TrainParams
 from hwr.runtime import (autocast, configure_threads, make_deterministic, pick_device, precision_name,
                          resolve_precision, setup_distributed)
-from hwr.store import Store, gather
+from hwr.store import Store, gather, select
 
 log = logging.getLogger(__name__)
 
@@ -50,13 +52,6 @@ class Plan:
     subset: str
     train_size: int
     validation_size: int
-
-
-def select(n_available: int, n_wanted: int, seed: int) -> np.ndarray:
-    """A seeded random subset of row indices. The same seed gives nested subsets: the first 64,000
-    of one permutation are inside the first 300,800, as 'first' is a part of 'full'."""
-    permutation = np.random.default_rng(seed).permutation(n_available)
-    return np.sort(permutation[: min(n_wanted, n_available)])
 
 
 def lr_at(step: int, total: int, params: TrainParams) -> float:
@@ -185,10 +180,41 @@ def _log_point(live, record: dict) -> None:
     live.log_metric("epoch", record["epoch"])
 
 
-def fingerprint(plan: Plan, params: TrainParams, train_idx: np.ndarray) -> str:
-    """Identifies a run: a checkpoint resumes only a run with the same plan, params and data."""
-    blob = json.dumps([asdict(plan), asdict(params), int(train_idx.sum()), len(train_idx)], sort_keys=True, default=str)
+def fingerprint(plan: Plan, params: TrainParams, train_idx: np.ndarray, start: str = "") -> str:
+    """Identifies a run: a checkpoint resumes only a run with the same plan, params and data, and
+    the same starting weights (``start``: the digest of the ``init_from`` file; its path alone is
+    in the params, and the file behind a path can change)."""
+    blob = json.dumps([asdict(plan), asdict(params), int(train_idx.sum()), len(train_idx), start], sort_keys=True,
+                      default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+_ARTICLE = {"gru": "a", "lstm": "an"}
+
+
+def load_start_model(path: str | Path) -> tuple[CRNN, dict]:
+    """The trained model a run starts from (``init_from``) and its config; a missing file is a
+    one-line error naming it, one of another alphabet or shape is refused by load_model."""
+    path = Path(path)
+    if not path.is_file():
+        raise HwrError(f"{path}: no model file to start from (init_from); give a model.pt that training wrote, "
+                       "e.g. models/gru-full/model.pt copied to pretrained/")
+    return load_model(path)
+
+
+def start_weights(path: str | Path, rnn: str, resize: str) -> tuple[dict, str]:
+    """The CRNN weights of the trained model in ``path``, for a run that trains a ``rnn`` on
+    ``resize`` images, and the file's digest. A model of another family is a one-line error."""
+    model, config = load_start_model(path)
+    if config["rnn"] != rnn:
+        raise HwrError(f"{path} is {_ARTICLE[config['rnn']]} {config['rnn']} model; this run trains "
+                       f"{_ARTICLE[rnn]} {rnn}: start from {_ARTICLE[rnn]} {rnn} model")
+    if config.get("resize", "crop") != resize:
+        log.warning("%s was trained on '%s' images, this run's are '%s': its first steps adapt it to them",
+                    path, config.get("resize", "crop"), resize)
+    with open(path, "rb") as f:
+        digest = hashlib.file_digest(f, "sha256").hexdigest()[:16]
+    return model.state_dict(), digest
 
 
 def train(plan: Plan, params: TrainParams, train_store: Store, val_store: Store, *,
@@ -207,6 +233,10 @@ def train(plan: Plan, params: TrainParams, train_store: Store, val_store: Store,
     probe_idx = train_idx[select(len(train_idx), params.train_eval_size, params.seed + 1)]
 
     trainer = Trainer(plan.rnn, params, device, dtype)
+    start = ""
+    if params.init_from:  # the CRNN starts from a trained model; the auxiliary head, training-only, starts fresh
+        weights, start = start_weights(params.init_from, plan.rnn, train_store.meta.get("resize", "crop"))
+        trainer.model.load_state_dict(weights)
     n_params = count_parameters(trainer.model)
     per_rank = len(train_idx) // ddp.world
     steps_per_epoch = math.ceil(per_rank / params.batch_size)
@@ -216,7 +246,7 @@ def train(plan: Plan, params: TrainParams, train_store: Store, val_store: Store,
     every = params.eval_every or steps_per_epoch
 
     # ---- resume from the last checkpoint of the same run, if any
-    run_id = fingerprint(plan, params, train_idx)
+    run_id = fingerprint(plan, params, train_idx, start)
     state = {"step": 0, "history": [], "best": None, "train_seconds": 0.0, "images": 0,
              "loss_sum": 0.0, "aux_sum": 0.0, "since": 0}
     best_weights = None
@@ -244,9 +274,9 @@ def train(plan: Plan, params: TrainParams, train_store: Store, val_store: Store,
                          "precision": precision_name(dtype), "device": str(device), "threads": threads})
         for record in state["history"]:
             _log_point(live, record)
-    log.info("%s-%s: %d train / %d validation images, %d steps, %d parameters, %s on %s, %d thread(s)",
+    log.info("%s-%s: %d train / %d validation images, %d steps, %d parameters, %s on %s, %d thread(s)%s",
              plan.rnn, plan.subset, len(train_idx), len(val_idx), total_steps, n_params, precision_name(dtype),
-             device, threads)
+             device, threads, f", starting from {params.init_from}" if params.init_from else "")
 
     def save_checkpoint() -> None:
         atomic_save({"run_id": run_id, "trainer": trainer.state_dict(), "best_model": best_weights,
@@ -314,7 +344,7 @@ def train(plan: Plan, params: TrainParams, train_store: Store, val_store: Store,
         save_model(model_path, trainer.model, {"rnn": plan.rnn, "subset": plan.subset,
                                                "resize": train_store.meta.get("resize", "crop")})
         summary = {
-            "rnn": plan.rnn, "subset": plan.subset, "parameters": n_params,
+            "rnn": plan.rnn, "subset": plan.subset, "init_from": params.init_from or None, "parameters": n_params,
             "train_images": len(train_idx), "validation_images": len(val_idx), "epochs": round(total_steps / steps_per_epoch, 3),
             "steps": total_steps, "best_step": best["step"], "best_epoch": best["epoch"],
             "steps_to_cer_below_half": next((r["step"] for r in state["history"] if r["validation"]["cer"] < 0.5), None),

@@ -74,7 +74,8 @@ def covered(path: str, deps: list[str]) -> bool:
 
 
 def stages():
-    return load_dvc_yaml()["stages"]
+    """Each stage's definition; for a foreach stage, the ``do`` body that each of its runs shares."""
+    return {name: stage.get("do", stage) for name, stage in load_dvc_yaml()["stages"].items()}
 
 
 def test_stage_commands_run_existing_scripts():
@@ -101,6 +102,8 @@ def test_params_named_by_stages_exist():
             for key in ([entry] if isinstance(entry, str) else list(entry)):
                 if "${" in key:
                     key = key.replace("${item.subset}", "first")
+                if key.endswith(".${key}"):  # a foreach run's own params: the mapping iterated must exist
+                    key = key[: -len(".${key}")]
                 node = params
                 for part in key.split("."):
                     assert isinstance(node, dict) and part in node, f"{name}: param {key} not in params.yaml"
@@ -141,3 +144,19 @@ def test_evaluation_depends_on_the_split_it_reads_and_compare_on_the_evaluations
     assert "metrics/eval" in compare and not any("tensors" in d or d.startswith("models") for d in compare)
     assert all(f"metrics/train/{run}/summary.json" in compare for run in ("gru-first", "lstm-first", "gru-full",
                                                                          "lstm-full"))
+
+
+def test_adaptation_stages_iterate_their_runs_which_are_none_by_default():
+    """finetune and selftrain are one stage per entry of their params' runs ({} by default: off);
+    a run re-runs when its start model (or its unlabelled scans) change, and writes under its name."""
+    raw, params = load_dvc_yaml()["stages"], load_params()
+    for name in ("finetune", "selftrain"):
+        assert raw[name]["foreach"] == f"${{{name}.runs}}" and params[name]["runs"] == {}, name
+        body = raw[name]["do"]
+        assert body["cmd"] == f"python stages/{name}.py ${{key}}"
+        assert "${item.init_from}" in body["deps"] and f"{name}.runs.${{key}}" in body["params"]
+        assert {"data/tensors/train", "data/tensors/validation", "data/tensors/${evaluate.split}"} <= set(body["deps"])
+        outs = [next(iter(o)) if isinstance(o, dict) else o for o in body["outs"]]
+        assert {"models/${key}", "eval/${key}", f"metrics/{name}/${{key}}"} <= set(outs)
+    assert "${item.unlabeled}" in raw["selftrain"]["do"]["deps"] and "selftrain/${key}" in raw["selftrain"]["do"]["outs"]
+    assert "train.init_from" in raw["train"]["params"]
