@@ -299,3 +299,25 @@ def test_predict_decoder_errors_are_one_line(tmp_path, monkeypatch, model_file, 
         cli.main(["predict", str(image), "--model", str(model_file), "--device", "cpu", *options])
     err = capsys.readouterr().err
     assert info.value.code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_greedy_readings_get_the_calibration_evaluate_fitted(tmp_path, monkeypatch, capsys, caplog):
+    from hwr.confidence import Calibration
+
+    torch.manual_seed(0)
+    save_model(tmp_path / "models" / "gru-full" / "model.pt", CRNN("gru"), {"rnn": "gru", "resize": "crop"})
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"rnn": "gru", "evaluate": {"decoder": "greedy"}}))
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    images = images_in(tmp_path / "scans", ["a.jpg", "b.jpg"])
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = predict(capsys, *images)
+    raw = predictions(out)
+    assert code == 0 and all(c != 0.25 for _, c in raw.values())
+    Calibration((0.0, 1.0), (0.25, 0.25)).save(tmp_path / "eval" / "gru-full" / "calibration.json", decoder="greedy")
+    code, out, _ = predict(capsys, *images)
+    assert code == 0 and {p: c for p, (_, c) in predictions(out).items()} == dict.fromkeys(raw, 0.25)
+    # fitted for another decoder: raw confidences, and a warning says why
+    Calibration((0.0, 1.0), (0.25, 0.25)).save(tmp_path / "eval" / "gru-full" / "calibration.json", decoder="beam",
+                                               beam_width=16, lm_weight=0.5)
+    code, out, _ = predict(capsys, *images)
+    assert code == 0 and predictions(out) == raw and "not calibrated" in caplog.text

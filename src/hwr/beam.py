@@ -8,9 +8,8 @@ outside the lexicon is still read, as greedy reads it, when the model is sure of
 
 from __future__ import annotations
 
-import logging
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -21,14 +20,13 @@ from flashlight.lib.text.decoder import (CriterionType, LexiconFreeDecoder, Lexi
 
 from hwr.alphabet import ALPHABET, BLANK
 from hwr.charlm import load_arpa
-from hwr.confidence import Calibration
+from hwr.confidence import Calibrated, calibrated  # noqa: F401 (Calibrated: part of this module's API)
 from hwr.decoding import Reading, greedy_read
 from hwr.errors import HwrError
 from hwr.lexicon import Lexicon, lexicon_files, load_lexicon
 from hwr import params as params_module
 from hwr.params import DECODERS, EvaluateParams
 
-log = logging.getLogger(__name__)
 LEXICON_DIR = Path("data/lexicon")  # where the pipeline's lexicon stage writes
 
 
@@ -134,21 +132,6 @@ def _collapse(tokens) -> str:
     return "".join(out)
 
 
-class Calibrated:
-    """A decoder whose confidences go through a :class:`~hwr.confidence.Calibration`."""
-
-    def __init__(self, decoder: Callable, calibration: Calibration):
-        self.decoder, self.calibration = decoder, calibration
-
-    def __call__(self, log_probs) -> list[Reading]:
-        out = []
-        for r in self.decoder(log_probs):
-            mapped = self.calibration([r.confidence, *(p for _, p in r.alternatives)])
-            out.append(replace(r, confidence=float(mapped[0]),
-                               alternatives=tuple((t, float(p)) for (t, _), p in zip(r.alternatives, mapped[1:]))))
-        return out
-
-
 def decoder_settings(name: str, settings: EvaluateParams) -> dict:
     """What a decoder's readings depend on (recorded with its calibration)."""
     about = {"decoder": name}
@@ -192,10 +175,4 @@ def make_decoder(name: str | None = None, settings: EvaluateParams | str | Path 
             lexicon = load_lexicon(lexicon_dir)
         decoder = BeamDecoder(NameLM(chars, settings.lm_weight, lexicon, settings.lexicon_bonus),
                               settings.beam_width, top_k)
-    if calibration is not None and Path(calibration).is_file():
-        fitted, about = Calibration.load(calibration)
-        if about == decoder_settings(name, settings):
-            return Calibrated(decoder, fitted)
-        log.warning("%s was fitted for %s, not %s: confidences are not calibrated", calibration, about,
-                    decoder_settings(name, settings))
-    return decoder
+    return calibrated(decoder, calibration, decoder_settings(name, settings))

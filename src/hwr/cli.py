@@ -56,15 +56,16 @@ def decoder(args, model: Path):
         from hwr import params as params_module
 
         name = params_module.load(params_file).evaluate.decoder
+    calibration = (root or Path.cwd()) / "eval" / model.parent.name / "calibration.json"
     if (name or "greedy") == "greedy" and args.top_k == 1:
+        from hwr.confidence import calibrated
         from hwr.decoding import greedy_read
 
-        return greedy_read
+        return calibrated(greedy_read, calibration, {"decoder": "greedy"})
     from hwr.beam import LEXICON_DIR, make_decoder
 
-    root = root or Path.cwd()
-    return make_decoder(name or "greedy", params_file, lexicon_dir=root / LEXICON_DIR, top_k=args.top_k,
-                        calibration=root / "eval" / model.parent.name / "calibration.json")
+    return make_decoder(name or "greedy", params_file, lexicon_dir=(root or Path.cwd()) / LEXICON_DIR,
+                        top_k=args.top_k, calibration=calibration)
 
 
 def _positive(value: int, option: str) -> int:

@@ -14,8 +14,9 @@ mean gap between confidence and accuracy over 10 equal-width bins, weighted by t
 from __future__ import annotations
 
 import json
+import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,8 @@ import pandas as pd
 
 from hwr.errors import HwrError
 from hwr.files import write_json
+
+log = logging.getLogger(__name__)
 
 COVERAGES = (0.5, 0.8, 1.0)  # the points the metrics report
 ECE_BINS = 10
@@ -119,3 +122,30 @@ def summary(confidence, correct, calibrated=None) -> dict:
     if calibrated is not None:
         out["ece"] = expected_calibration_error(calibrated, correct)
     return out
+
+
+class Calibrated:
+    """A decoder whose confidences (and its alternatives') go through a :class:`Calibration`."""
+
+    def __init__(self, decoder, calibration: Calibration):
+        self.decoder, self.calibration = decoder, calibration
+
+    def __call__(self, log_probs) -> list:
+        out = []
+        for r in self.decoder(log_probs):
+            mapped = self.calibration([r.confidence, *(p for _, p in r.alternatives)])
+            out.append(replace(r, confidence=float(mapped[0]),
+                               alternatives=tuple((t, float(p)) for (t, _), p in zip(r.alternatives, mapped[1:]))))
+        return out
+
+
+def calibrated(decoder, path: str | Path | None, settings: dict):
+    """``decoder`` with the calibration the evaluate stage wrote at ``path`` when it was fitted for
+    the same decoder ``settings``; otherwise (no file, other settings: with a warning) ``decoder``."""
+    if path is None or not Path(path).is_file():
+        return decoder
+    fitted, about = Calibration.load(path)
+    if about == settings:
+        return Calibrated(decoder, fitted)
+    log.warning("%s was fitted for %s, not %s: confidences are not calibrated", path, about, settings)
+    return decoder
