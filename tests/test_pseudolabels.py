@@ -7,7 +7,7 @@ import pytest
 from _support import jpeg_bytes, tiny_model, tiny_store, write_zip
 
 from hwr.confidence import Calibration
-from hwr.decoding import Reading
+from hwr.decoding import Reading, greedy_read
 from hwr.errors import HwrError
 from hwr.files import write_csv
 from hwr.params import CleanParams, PreprocessParams
@@ -92,3 +92,21 @@ def test_confidences_are_calibrated_on_the_validation_split(tmp_path):
     assert kept.labels["FILENAME"].tolist() == unlabeled.filenames
     none = read_confidently(model, unlabeled, validation, threshold=0.51, clean=CleanParams(), batch_size=2)
     assert none.labels.empty and none.counts["below_threshold"] == 5
+
+
+def test_the_readings_come_from_the_decoder_given(tmp_path):
+    """The same model read through another decoder (here one that spells every image "CD", as a
+    lexicon decoder may correct a greedy reading): the pseudo-labels are that decoder's, and so is
+    the calibration (on a validation split where "CD" is right once in four)."""
+    from dataclasses import replace
+
+    model = tiny_model(tmp_path / "a.pt", reads="A")
+    validation = tiny_store(tmp_path / "validation", 4, 1, texts=["A", "B", "A", "CD"])
+    unlabeled = tiny_store(tmp_path / "unlabeled", 3, 2, texts=[""] * 3)
+
+    def spells_cd(log_probs):
+        return [replace(r, text="CD") for r in greedy_read(log_probs)]
+
+    kept = read_confidently(model, unlabeled, validation, threshold=0.25, clean=CleanParams(), batch_size=2,
+                            decoder=("cd", spells_cd))
+    assert kept.labels["IDENTITY"].tolist() == ["CD"] * 3 and kept.labels["confidence"].tolist() == [0.25] * 3

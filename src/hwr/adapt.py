@@ -25,6 +25,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from hwr.beam import make_decoder
 from hwr.dataset import split_paths
 from hwr.evaluation import TENSORS, Evaluation, evaluate_configured, write_evaluation
 from hwr.files import write_csv, write_json
@@ -137,11 +138,13 @@ def selftrain(name: str, run: SelftrainRun, params: Params, paths: RunPaths, *, 
     unlabeled, found = unlabeled_store(run.unlabeled, paths.work / "unlabeled", resize=data.resize,
                                        limit=run.max_unlabeled, seed=run.seed, preprocess=params.preprocess)
     parts = base_parts(run, data, Path(params.synth.out_dir), paths.work, params.preprocess.jobs)
+    settings = params.evaluate
+    decoder = (settings.decoder, make_decoder(settings.decoder, settings))  # the pseudo-labels' reader
     current, rounds = Path(run.init_from), []
     for r in range(1, run.rounds + 1):
         work, last = paths.work / f"round-{r}", r == run.rounds
         pseudo = read_confidently(current, unlabeled, data.validation, threshold=run.threshold, clean=params.clean,
-                                  batch_size=params.evaluate.batch_size)
+                                  batch_size=params.evaluate.batch_size, decoder=decoder)
         write_csv(paths.pseudo / f"round-{r}" / "pseudo-labels.csv", pseudo.csv())
         log.info("round %d: %d of %d unlabelled images kept as labels (calibrated confidence >= %g)", r,
                  pseudo.counts["kept"], pseudo.counts["read"], run.threshold)

@@ -5,8 +5,9 @@ of the pipeline's data, a batch at a time and never more than a batch of full-si
 memory; an image that cannot be read is a counted skip, logged with its reason. Each round of
 self-training (:mod:`hwr.adapt`) then reads that store with its current model.
 
-A reading is kept when its confidence (greedy decoding, calibrated on the validation split as the
-evaluate stage calibrates it) is at or above the threshold and it passes the label rules the clean
+A reading is kept when its confidence (from ``evaluate.decoder``'s reading — the lexicon decoder's
+by default, far more often right than greedy's on real scans — calibrated on the validation split
+as the evaluate stage calibrates it) is at or above the threshold and it passes the label rules the clean
 stage applies to human labels (:func:`hwr.labels.clean_labels`: alphabet, length, placeholders).
 """
 
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
 from hwr.alphabet import encode_many
 from hwr.archive import LOCATION_COLUMNS, locate_images
@@ -28,7 +30,7 @@ from hwr.errors import HwrError
 from hwr.evaluation import fit_calibrations
 from hwr.labels import REASONS, clean_labels
 from hwr.params import CleanParams, PreprocessParams
-from hwr.predictor import open_model
+from hwr.predictor import Decoder, open_model
 from hwr.preprocessing import SKIP_REASONS, preprocess_split
 from hwr.sources import Skip, find_images, load_image
 from hwr.store import Store, StoreWriter, open_store, select
@@ -146,14 +148,16 @@ def select_pseudo_labels(filenames: list[str], readings: list[Reading], calibrat
 
 
 def read_confidently(model_path: str | Path, unlabeled: Store, validation: Store, *, threshold: float,
-                     clean: CleanParams, batch_size: int = BATCH) -> PseudoLabels:
-    """Every image of ``unlabeled`` read by the model in ``model_path`` (greedy decoding), its
-    confidences calibrated on ``validation``; the confident readings as :func:`select_pseudo_labels`
-    keeps them."""
-    predictor = open_model(model_path, decoder=greedy_read, batch_size=batch_size)
-    calibration = fit_calibrations(predictor.model, validation, {"greedy": greedy_read}, batch_size=batch_size,
-                                   device=predictor.device)["greedy"]
+                     clean: CleanParams, batch_size: int = BATCH,
+                     decoder: tuple[str, Decoder] = ("greedy", greedy_read)) -> PseudoLabels:
+    """Every image of ``unlabeled`` read by the model in ``model_path`` with ``decoder`` (name,
+    decoder: the selftrain stage passes ``evaluate.decoder``), its confidences calibrated on
+    ``validation``; the confident readings as :func:`select_pseudo_labels` keeps them."""
+    name, decode = decoder
+    predictor = open_model(model_path, decoder=decode, batch_size=batch_size)
+    calibration = fit_calibrations(predictor.model, validation, {name: decode}, batch_size=batch_size,
+                                   device=predictor.device)[name]
     readings: list[Reading] = []
-    for start in range(0, len(unlabeled), batch_size):  # a batch of store rows in memory at a time
-        readings.extend(predictor.read(unlabeled.images[start : start + batch_size]))
+    for start in tqdm(range(0, len(unlabeled), batch_size), desc=f"reading ({name})", unit="batch", disable=None):
+        readings.extend(predictor.read(unlabeled.images[start : start + batch_size]))  # a batch in memory at a time
     return select_pseudo_labels(unlabeled.filenames, readings, calibration, threshold, clean)
