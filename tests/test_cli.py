@@ -321,3 +321,17 @@ def test_greedy_readings_get_the_calibration_evaluate_fitted(tmp_path, monkeypat
                                                beam_width=16, lm_weight=0.5)
     code, out, _ = predict(capsys, *images)
     assert code == 0 and predictions(out) == raw and "not calibrated" in caplog.text
+
+
+def test_a_project_without_its_lexicon_reads_greedily_unless_asked(tmp_path, monkeypatch, model_file, capsys, caplog):
+    """evaluate.decoder: lexicon in a project whose lexicon stage has not run (a fresh clone):
+    hwr predict reads greedily and says why; --decoder lexicon asks for it and gets the error."""
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"evaluate": {"decoder": "lexicon"}}))
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    images = images_in(tmp_path / "scans", ["a.jpg"])
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = predict(capsys, images[0], "--model", model_file)
+    assert code == 0 and list(predictions(out)) == [str(images[0])]
+    assert "greedy decoder instead of evaluate.decoder=lexicon" in caplog.text
+    code, out, err = predict(capsys, images[0], "--model", model_file, "--decoder", "lexicon")
+    assert code == 2 and out == "" and "build the lexicon first" in err and len(err.splitlines()) == 1

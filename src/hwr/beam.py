@@ -23,11 +23,10 @@ from hwr.charlm import load_arpa
 from hwr.confidence import Calibrated, calibrated  # noqa: F401 (Calibrated: part of this module's API)
 from hwr.decoding import Reading, greedy_read
 from hwr.errors import HwrError
-from hwr.lexicon import Lexicon, lexicon_files, load_lexicon
+from hwr.lexicon import LEXICON_DIR, Lexicon, lexicon_files, load_lexicon
 from hwr import params as params_module
 from hwr.params import DECODERS, EvaluateParams
 
-LEXICON_DIR = Path("data/lexicon")  # where the pipeline's lexicon stage writes
 
 
 BEAM_THRESHOLD = 30.0  # nats behind the best hypothesis at which one is dropped (flashlight's pruning)

@@ -56,6 +56,15 @@ def decoder(args, model: Path):
         from hwr import params as params_module
 
         name = params_module.load(params_file).evaluate.decoder
+        from hwr.lexicon import LEXICON_DIR, NAMES_FILE
+
+        built = ((root or Path.cwd()) / LEXICON_DIR / NAMES_FILE).is_file()
+        if name != "greedy" and args.top_k == 1 and not built:
+            # the params' decoder needs the lexicon stage's files; without them (a fresh clone, a
+            # model brought from elsewhere) read greedily rather than fail: --decoder asks explicitly
+            logging.getLogger("hwr").warning("%s has no lexicon yet (dvc repro lexicon): reading with the greedy "
+                                             "decoder instead of evaluate.decoder=%s", root or Path.cwd(), name)
+            name = "greedy"
     calibration = (root or Path.cwd()) / "eval" / model.parent.name / "calibration.json"
     if (name or "greedy") == "greedy" and args.top_k == 1:
         from hwr.confidence import calibrated

@@ -21,6 +21,7 @@ from hwr.errors import HwrError
 from hwr.files import write_csv
 from hwr.labels import clean_labels
 
+LEXICON_DIR = Path("data/lexicon")  # where the pipeline's lexicon stage writes
 NAMES_FILE = "names.csv"
 LM_FILE = "chars.arpa"
 
