@@ -15,9 +15,9 @@ from hwr.labels import rows_file
 from hwr.params import SPLITS
 from hwr.preprocessing import SKIP_REASONS, count_rows, preprocess_split, rows_in_chunks
 from hwr.staging import Outputs
+from hwr.store import TENSORS as OUT
 
 IN = Path("data/clean")
-OUT = Path("data/tensors")
 METRICS = Path("metrics/preprocess.json")
 
 

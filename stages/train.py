@@ -10,7 +10,7 @@ from common import log, run
 
 from hwr.errors import HwrError
 from hwr.params import RNN_CHOICES, SUBSET_CHOICES
-from hwr.store import open_store
+from hwr.store import TENSORS, open_store
 from hwr.training import Plan, train
 
 
@@ -18,7 +18,7 @@ def main(params, rnn, subset):
     if rnn not in RNN_CHOICES or subset not in SUBSET_CHOICES:
         raise HwrError(f"train: unknown run {rnn}-{subset}; use RNN in {RNN_CHOICES} and SUBSET in {SUBSET_CHOICES}")
     sizes = params.train.subsets[subset]
-    train_store, val_store = open_store("data/tensors/train"), open_store("data/tensors/validation")
+    train_store, val_store = open_store(TENSORS / "train"), open_store(TENSORS / "validation")
     for split, wanted, store in (("train", sizes.train, train_store), ("validation", sizes.validation, val_store)):
         if wanted > len(store):
             log.warning("train: %s-%s: train.subsets.%s.%s=%d but only %d images exist; using %d",

@@ -27,12 +27,12 @@ from pathlib import Path
 
 from hwr.beam import make_decoder
 from hwr.dataset import split_paths
-from hwr.evaluation import TENSORS, Evaluation, evaluate_configured, write_evaluation
+from hwr.evaluation import Evaluation, evaluate_configured, write_evaluation
 from hwr.files import write_csv, write_json
 from hwr.params import FinetuneRun, Params, SelftrainRun, TrainParams
 from hwr.preprocessing import build_store
 from hwr.pseudolabels import read_confidently, unlabeled_store
-from hwr.store import Part, Store, concat, open_store, select
+from hwr.store import TENSORS, Part, Store, concat, open_store, select
 from hwr.training import Plan, load_start_model, train
 
 log = logging.getLogger(__name__)

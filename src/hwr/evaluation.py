@@ -31,10 +31,9 @@ from hwr.files import write_csv, write_json
 from hwr.metrics import aligned_pairs, confusions, mean_letter_share_on_errors, positional_correct, summarise
 from hwr.params import EvaluateParams
 from hwr.runtime import resolve_precision
-from hwr.store import Store, open_store
+from hwr.store import TENSORS, Store, open_store
 
 log = logging.getLogger(__name__)
-TENSORS = Path("data/tensors")  # where the preprocess stage writes each split's store
 
 Decoder = Callable[[torch.Tensor], list[Reading]]
 

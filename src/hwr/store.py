@@ -28,6 +28,7 @@ from hwr.alphabet import MAX_LABEL_LENGTH, decode, encode_many
 from hwr.errors import HwrError
 from hwr.images import HEIGHT, WIDTH
 
+TENSORS = Path("data/tensors")  # where the preprocess stage writes each split's store
 IMAGES = "images.u8"
 LABELS = "labels.npy"
 INDEX = "index.csv"
