@@ -4,7 +4,8 @@ One call trains one (rnn, subset) model: Adam on CTC loss, evaluation every ``tr
 optimiser steps on validation and on a fixed sample of the training subset, the best evaluated
 weights kept (validation word accuracy, ties to lower CER), dvclive curves by step, checkpoints to
 resume from, and DDP when started by torchrun. With ``train.init_from`` it starts from the weights
-of a trained model instead of new ones: fine-tuning (``hwr.adapt``) is this loop started there.
+of a trained model instead of new ones, evaluated at step 0 too (so the model written is never
+worse on validation than the start): fine-tuning (``hwr.adapt``) is this loop started there.
 
 :class:`Trainer` (the network, its optimiser and one training step) is what the pipeline,
 the benchmarks and the experiments all train with.
@@ -169,7 +170,8 @@ def _rank(metrics: dict) -> tuple[float, float]:
 
 def _log_point(live, record: dict) -> None:
     live.step = record["step"]
-    live.log_metric("train/loss", record["train_loss"])  # mean since the last evaluation, training mode
+    if record["train_loss"] is not None:  # None at step 0 (a run's start model, before any step)
+        live.log_metric("train/loss", record["train_loss"])  # mean since the last evaluation, training mode
     if record.get("aux_loss") is not None:
         live.log_metric("train/aux_loss", record["aux_loss"])
     for key in ("word_accuracy", "letter_accuracy", "cer"):
@@ -282,6 +284,36 @@ def train(plan: Plan, params: TrainParams, train_store: Store, val_store: Store,
         atomic_save({"run_id": run_id, "trainer": trainer.state_dict(), "best_model": best_weights,
                      "torch_rng": torch.get_rng_state(), "state": json.dumps(state)}, checkpoint_path)
 
+    def record_evaluation(step: int) -> dict:
+        """Score the model on validation and the training sample, log it, keep the weights if best."""
+        nonlocal best_weights
+        seen = state["since"]
+        record = {"step": step, "epoch": round(step / steps_per_epoch, 3),
+                  "train_loss": state["loss_sum"] / seen if seen else None,
+                  "aux_loss": state["aux_sum"] / seen if seen and trainer.net.aux is not None else None,
+                  "lr": lr_at(max(step - 1, 0), total_steps, params),
+                  "validation": evaluate(trainer.model, val_store, val_idx, params.eval_batch_size, device, dtype),
+                  "train": evaluate(trainer.model, train_store, probe_idx, params.eval_batch_size, device, dtype)}
+        state["loss_sum"] = state["aux_sum"] = 0.0
+        state["since"] = 0
+        state["history"].append(record)
+        if live is not None:
+            _log_point(live, record)
+        if state["best"] is None or _rank(record["validation"]) > _rank(state["best"]["validation"]):
+            state["best"] = record
+            best_weights = {k: v.detach().cpu().clone() for k, v in trainer.model.state_dict().items()}
+        return record
+
+    if params.init_from and state["step"] == 0:
+        # the start model is a candidate too: a fine-tuning that only makes it worse on validation
+        # returns the model it started from
+        if ddp.master:
+            record = record_evaluation(0)
+            log.info("step 0 (the start model): validation word accuracy %.4f, CER %.4f",
+                     record["validation"]["word_accuracy"], record["validation"]["cer"])
+        if ddp.world > 1:
+            dist.barrier()
+
     last_save = time.perf_counter()
     order_of = {}  # epoch -> this rank's order (one epoch kept)
     bar = tqdm(total=total_steps, initial=state["step"], desc=f"{plan.rnn}-{plan.subset}", unit="step",
@@ -311,20 +343,7 @@ def train(plan: Plan, params: TrainParams, train_store: Store, val_store: Store,
         if step % every and not epoch_ends and step != total_steps:
             continue
         if ddp.master:
-            record = {"step": step, "epoch": round(step / steps_per_epoch, 3),
-                      "train_loss": state["loss_sum"] / state["since"],
-                      "aux_loss": state["aux_sum"] / state["since"] if trainer.net.aux is not None else None,
-                      "lr": lr_at(step - 1, total_steps, params),
-                      "validation": evaluate(trainer.model, val_store, val_idx, params.eval_batch_size, device, dtype),
-                      "train": evaluate(trainer.model, train_store, probe_idx, params.eval_batch_size, device, dtype)}
-            state["loss_sum"] = state["aux_sum"] = 0.0
-            state["since"] = 0
-            state["history"].append(record)
-            if live is not None:
-                _log_point(live, record)
-            if state["best"] is None or _rank(record["validation"]) > _rank(state["best"]["validation"]):
-                state["best"] = record
-                best_weights = {k: v.detach().cpu().clone() for k, v in trainer.model.state_dict().items()}
+            record = record_evaluation(step)
             if epoch_ends or time.perf_counter() - last_save > CHECKPOINT_SECONDS:
                 save_checkpoint()
                 last_save = time.perf_counter()
@@ -340,6 +359,10 @@ def train(plan: Plan, params: TrainParams, train_store: Store, val_store: Store,
             live.make_summary()
             live.end()
         best = state["best"]
+        if best["step"] == 0:
+            log.warning("%s-%s: no step improved on the start model's validation word accuracy (%.4f); "
+                        "the model written is the start model (%s)", plan.rnn, plan.subset,
+                        best["validation"]["word_accuracy"], params.init_from)
         trainer.model.load_state_dict(best_weights)
         save_model(model_path, trainer.model, {"rnn": plan.rnn, "subset": plan.subset,
                                                "resize": train_store.meta.get("resize", "crop")})
