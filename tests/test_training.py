@@ -164,31 +164,31 @@ def _scripted_validation(monkeypatch, val_store, word_accuracies):
     monkeypatch.setattr(training, "evaluate", scripted)
 
 
+def _finetune_scored(tiny, monkeypatch, word_accuracies):
+    """Two steps from the start model, evaluated at steps 0, 1 and 2 with the given validation
+    scores: the summary, the written weights and the start model's."""
+    import dataclasses
+
+    tmp_path, train_store, val_store, start = tiny
+    _scripted_validation(monkeypatch, val_store, word_accuracies)
+    params = dataclasses.replace(INIT_PARAMS, steps=2, eval_every=1, init_from=str(start))
+    summary, weights = _train_from(tmp_path, (train_store, val_store), params)
+    return summary, weights, torch.load(start, weights_only=True)["state_dict"]
+
+
 def test_a_start_model_no_step_improves_on_is_the_model_written(tiny, monkeypatch, caplog):
     """With init_from the start model is evaluated at step 0; when no later evaluation beats it on
     validation, the written model is the start model, weights and batch-norm statistics alike, and
     a warning says so."""
-    import dataclasses
-
-    tmp_path, train_store, val_store, start = tiny
-    _scripted_validation(monkeypatch, val_store, [0.5, 0.25, 0.25])
-    params = dataclasses.replace(INIT_PARAMS, steps=2, eval_every=1, init_from=str(start))
-    summary, weights = _train_from(tmp_path, (train_store, val_store), params)
+    summary, weights, start_weights = _finetune_scored(tiny, monkeypatch, [0.5, 0.25, 0.25])
     assert summary["best_step"] == 0
-    start_weights = torch.load(start, weights_only=True)["state_dict"]
     assert all(torch.equal(weights[k], start_weights[k]) for k in start_weights)
     assert "the model written is the start model" in caplog.text
 
 
 def test_a_step_that_beats_the_start_model_is_kept(tiny, monkeypatch):
-    import dataclasses
-
-    tmp_path, train_store, val_store, start = tiny
-    _scripted_validation(monkeypatch, val_store, [0.25, 0.5, 0.25])
-    params = dataclasses.replace(INIT_PARAMS, steps=2, eval_every=1, init_from=str(start))
-    summary, tuned = _train_from(tmp_path, (train_store, val_store), params)
+    summary, tuned, start_weights = _finetune_scored(tiny, monkeypatch, [0.25, 0.5, 0.25])
     assert summary["best_step"] == 1
-    start_weights = torch.load(start, weights_only=True)["state_dict"]
     names = [k for k, _ in CRNN("gru").named_parameters()]
     moved = [k for k in names if not torch.equal(tuned[k], start_weights[k])]
     assert moved and all(torch.allclose(tuned[k], start_weights[k], atol=0.01) for k in names)  # one small step away
