@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from hwr.errors import HwrError
-from hwr.lexicon import LM_FILE, NAMES_FILE, Lexicon, build_names, lexicon_files, load_lexicon, read_extra_names, \
+from hwr.lexicon import LM_FILE, NAMES_FILE, Lexicon, build_names, lexicon_built, lexicon_files, load_lexicon, read_extra_names, \
     write_lexicon
 
 def test_extra_names_are_cleaned_like_labels_and_counted(tmp_path):
@@ -57,6 +57,14 @@ def test_build_write_and_load(tmp_path):
 def test_missing_lexicon_says_how_to_build_it(tmp_path):
     with pytest.raises(HwrError, match="dvc repro lexicon"):
         lexicon_files(tmp_path)
+
+
+def test_a_lexicon_is_built_only_with_both_its_files(tmp_path):
+    assert not lexicon_built(tmp_path)
+    (tmp_path / NAMES_FILE).write_text("IDENTITY,count\nLEA,1\n")
+    assert not lexicon_built(tmp_path)  # the character model is missing: the beam decoders need it too
+    (tmp_path / LM_FILE).write_text("\n\\data\\\n")
+    assert lexicon_built(tmp_path)
 
 
 def test_oov_rate_counts_label_rows():

@@ -51,29 +51,29 @@ def decoder(args, model: Path):
     Greedy needs nothing more (no torch either: an ONNX model is read without it)."""
     root = Path(args.params).parent if args.params else _project_root()
     params_file = Path(args.params) if args.params else (root / "params.yaml" if root else None)
+    project = root or Path.cwd()
     name = args.decoder
     if name is None and params_file is not None and params_file.is_file():
         from hwr import params as params_module
+        from hwr.lexicon import LEXICON_DIR, lexicon_built
 
         name = params_module.load(params_file).evaluate.decoder
-        from hwr.lexicon import LEXICON_DIR, NAMES_FILE
-
-        built = ((root or Path.cwd()) / LEXICON_DIR / NAMES_FILE).is_file()
-        if name != "greedy" and args.top_k == 1 and not built:
+        if name != "greedy" and args.top_k == 1 and not lexicon_built(project / LEXICON_DIR):
             # the params' decoder needs the lexicon stage's files; without them (a fresh clone, a
             # model brought from elsewhere) read greedily rather than fail: --decoder asks explicitly
             logging.getLogger("hwr").warning("%s has no lexicon yet (dvc repro lexicon): reading with the greedy "
-                                             "decoder instead of evaluate.decoder=%s", root or Path.cwd(), name)
+                                             "decoder instead of evaluate.decoder=%s", project, name)
             name = "greedy"
-    calibration = (root or Path.cwd()) / "eval" / model.parent.name / "calibration.json"
+    calibration = project / "eval" / model.parent.name / "calibration.json"
     if (name or "greedy") == "greedy" and args.top_k == 1:
         from hwr.confidence import calibrated
         from hwr.decoding import greedy_read
 
         return calibrated(greedy_read, calibration, {"decoder": "greedy"})
-    from hwr.beam import LEXICON_DIR, make_decoder
+    from hwr.beam import make_decoder
+    from hwr.lexicon import LEXICON_DIR
 
-    return make_decoder(name or "greedy", params_file, lexicon_dir=(root or Path.cwd()) / LEXICON_DIR,
+    return make_decoder(name or "greedy", params_file, lexicon_dir=project / LEXICON_DIR,
                         top_k=args.top_k, calibration=calibration)
 
 

@@ -21,12 +21,13 @@ import pandas as pd
 import torch
 
 from hwr.alphabet import GAP
-from hwr.beam import LEXICON_DIR, decoder_settings, make_decoder
+from hwr.beam import decoder_settings, make_decoder
 from hwr.checkpoints import load_model
 from hwr.confidence import Calibration, coverage_curve, summary
 from hwr.decoding import Reading, greedy_read
 from hwr.errors import HwrError
 from hwr.inference import recognise
+from hwr.lexicon import LEXICON_DIR
 from hwr.files import write_csv, write_json
 from hwr.metrics import aligned_pairs, confusions, mean_letter_share_on_errors, positional_correct, summarise
 from hwr.params import EvaluateParams

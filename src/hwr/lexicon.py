@@ -101,10 +101,18 @@ class Lexicon:
         return sum(label not in self.names for label in labels) / len(labels) if labels else None
 
 
+def _lexicon_paths(lexicon_dir: str | Path) -> tuple[Path, Path]:
+    return Path(lexicon_dir) / NAMES_FILE, Path(lexicon_dir) / LM_FILE
+
+
+def lexicon_built(lexicon_dir: str | Path) -> bool:
+    """Whether the lexicon stage's files are all in ``lexicon_dir``."""
+    return all(path.is_file() for path in _lexicon_paths(lexicon_dir))
+
+
 def lexicon_files(lexicon_dir: str | Path) -> tuple[Path, Path]:
     """(names.csv, chars.arpa) of a lexicon folder; a missing one is a one-line error."""
-    lexicon_dir = Path(lexicon_dir)
-    paths = lexicon_dir / NAMES_FILE, lexicon_dir / LM_FILE
+    paths = _lexicon_paths(lexicon_dir)
     for path in paths:
         if not path.is_file():
             raise HwrError(f"{path} is missing; build the lexicon first (dvc repro lexicon)")
