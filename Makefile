@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH)"
 	$(BIN)/python -m pip install -q -e ".[test]"
-	$(BIN)/python -m hwr.native  # compile the CPU kernels now rather than on first use
+	$(BIN)/python -m hwr.model.native  # compile the CPU kernels now rather than on first use
 	touch $@
 
 repro: install

@@ -59,7 +59,7 @@ def cycle(items: list, n: int) -> list:
 def random_labels(n: int, seed: int = 0) -> list[str]:
     """Names of realistic length: 3-12 symbols, mostly letters, now and then a space, '-' or "'"
     inside (never first or last)."""
-    from hwr.alphabet import ALPHABET
+    from hwr.core.alphabet import ALPHABET
 
     rng = np.random.default_rng(seed)
     letters = np.array(list(ALPHABET[1:27]))
@@ -82,8 +82,8 @@ def write_labels_csv(members: list[str], path: Path, seed: int = 0) -> Path:
 
 
 def store_of(zip_path: Path, members: list[str], work: Path):
-    """The project's store of ``members`` with random labels (hwr.preprocessing.build_store), opened."""
-    from hwr.preprocessing import build_store
+    """The project's store of ``members`` with random labels (hwr.data.preprocessing.build_store), opened."""
+    from hwr.data.preprocessing import build_store
 
     return build_store(zip_path, write_labels_csv(members, work / "labels.csv"), work / "store", desc="store")
 
@@ -107,7 +107,7 @@ def make_naive_dataset(zip_path: Path, members: list[str], labels: list[str]):
     import torch
     from torch.utils.data import Dataset
 
-    from hwr.alphabet import encode
+    from hwr.core.alphabet import encode
 
     class ZipJpegDataset(Dataset):
         def __init__(self):
@@ -173,7 +173,7 @@ def train_gflop_per_image(rnn: str, height: int = 64, width: int = 256) -> float
     (batch norm, pooling, activations, gates) is left out."""
     from torch import nn
 
-    from hwr.model import CRNN
+    from hwr.model.crnn import CRNN
 
     model = CRNN(rnn)
     forward = first_conv = 0

@@ -2,8 +2,8 @@
 
     python benchmarks/bench_bounds.py [--images 2000] [--jobs 2] [--data PATH] [--src PATH] [--keep]
 
-Two splits, each preprocessed by ``hwr.preprocessing.preprocess_split`` (crop mode, --jobs workers)
-in its own child process, as stages/preprocess.py does (rows indexed by ``hwr.dataset.index_split``):
+Two splits, each preprocessed by ``hwr.data.preprocessing.preprocess_split`` (crop mode, --jobs workers)
+in its own child process, as stages/preprocess.py does (rows indexed by ``hwr.data.splits.index_split``):
 
 * clean: the first --images real JPEGs (../shared/data/real-unlabeled/train_v2.zip, or --data);
 * hostile: the same, plus a valid 40000 x 40000 grayscale JPEG (18.8 MB: every 8 x 8 block the same
@@ -120,8 +120,8 @@ def _child(zip_path: str, labels_csv: str, out: str, jobs: int, src: str | None)
 
     sampler = Sampler(every=0.02)
     sampler.start()
-    from hwr.dataset import index_split
-    from hwr.preprocessing import preprocess_split
+    from hwr.data.preprocessing import preprocess_split
+    from hwr.data.splits import index_split
 
     rows, _ = index_split(Path(zip_path), Path(labels_csv))
     accepted = inspect.signature(preprocess_split).parameters

@@ -6,17 +6,17 @@ Both paths run in the same run on the same real JPEGs (../shared/data/real-unlab
 --data) with the same (randomly initialised) weights; the decoded text is irrelevant to the timing.
 
 Throughput (batch 256, the evaluate stage's batch size; the first batch is an untimed warm-up):
-* baseline: the study's CRNN written plainly (hwr.model.StudyCRNN: conv-BN-ReLU-pool blocks, torch's
+* baseline: the study's CRNN written plainly (hwr.model.crnn.StudyCRNN: conv-BN-ReLU-pool blocks, torch's
   own GRU/LSTM), fp32, eager, default (NCHW) layout, fed by the per-sample Dataset that reads, decodes
   and normalises each JPEG in ``__getitem__`` (PIL -> grayscale -> crop/pad -> float tensor),
   ``DataLoader(num_workers=0)``, greedy CTC decoding;
 * project: images preprocessed once into the uint8 store (not timed; see bench_preprocess.py), then
-  ``hwr.inference.recognise`` with the model in channels_last and the precision
+  ``hwr.model.inference.recognise`` with the model in channels_last and the precision
   ``resolve_precision('auto', device)`` picks.
 
 Latency per image (median over --latency-n image files, model loaded once, a few warm-up images):
-* project: the ``hwr predict`` path: read the file -> ``hwr.images.to_model_input`` -> model (as
-  ``hwr.checkpoints.load_model`` returns it, like the CLI: channels_last) -> greedy decode, via
+* project: the ``hwr predict`` path: read the file -> ``hwr.data.images.to_model_input`` -> model (as
+  ``hwr.model.checkpoints.load_model`` returns it, like the CLI: channels_last) -> greedy decode, via
   ``recognise``; also shown with the model in the default layout, for information;
 * baseline: PIL decode to RGB -> numpy float -> grayscale, crop/pad, normalise -> StudyCRNN (default
   layout, fp32) -> greedy decode.
@@ -37,12 +37,13 @@ import _common as C  # noqa: E402  (puts src/ on sys.path)
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from hwr.checkpoints import load_model, save_model  # noqa: E402
-from hwr.decoding import greedy_decode  # noqa: E402
-from hwr.images import to_model_input  # noqa: E402
-from hwr.inference import recognise  # noqa: E402
-from hwr.model import CRNN, StudyCRNN  # noqa: E402
-from hwr.runtime import Dist, configure_threads, pick_device, precision_name, resolve_precision  # noqa: E402
+from hwr.core.layout import RNNS  # noqa: E402
+from hwr.data.images import to_model_input  # noqa: E402
+from hwr.decoding.greedy import greedy_decode, greedy_read  # noqa: E402
+from hwr.model.checkpoints import load_model, save_model  # noqa: E402
+from hwr.model.crnn import CRNN, StudyCRNN  # noqa: E402
+from hwr.model.inference import recognise  # noqa: E402
+from hwr.model.runtime import Dist, configure_threads, pick_device, precision_name, resolve_precision  # noqa: E402
 
 
 def _sync(device) -> None:
@@ -70,10 +71,12 @@ def baseline_throughput(model, dataset, batch: int, device) -> float:
 
 def project_throughput(model, store, batch: int, device, dtype) -> float:
     idx = np.arange(len(store))
-    recognise(model, store.images, idx[:batch], batch_size=batch, device=device, dtype=dtype)  # warm-up
+    recognise(model, store.images, idx[:batch], batch_size=batch, device=device, dtype=dtype,
+              decoder=greedy_read)  # warm-up
     _sync(device)
     started = time.perf_counter()
-    readings, _ = recognise(model, store.images, idx[batch:], batch_size=batch, device=device, dtype=dtype)
+    readings, _ = recognise(model, store.images, idx[batch:], batch_size=batch, device=device, dtype=dtype,
+              decoder=greedy_read)
     texts = [r.text for r in readings]
     _sync(device)
     return len(texts) / (time.perf_counter() - started)
@@ -85,7 +88,8 @@ def predict_latency(model, files: list[Path], resize: str, device, dtype, warmup
     for i, path in enumerate(files):
         t = time.perf_counter()
         image = to_model_input(path.read_bytes(), resize)
-        readings, _ = recognise(model, np.stack([image]), batch_size=64, device=device, dtype=dtype)
+        readings, _ = recognise(model, np.stack([image]), batch_size=64, device=device, dtype=dtype,
+              decoder=greedy_read)
         _sync(device)
         if i >= warmup:
             times.append(time.perf_counter() - t)
@@ -120,7 +124,7 @@ def main(argv=None) -> list[dict]:
     ap.add_argument("--n", type=int, help="images for throughput, warm-up batch included (default 2048; --quick 96)")
     ap.add_argument("--batch", type=int, help="batch size for throughput (default 256; --quick 32)")
     ap.add_argument("--latency-n", type=int, help="images for latency (default 200; --quick 10)")
-    ap.add_argument("--rnn", choices=["gru", "lstm"], default="gru")
+    ap.add_argument("--rnn", choices=RNNS, default="gru")
     ap.add_argument("--quick", action="store_true", help="small sizes: a smoke run, not a measurement")
     ap.add_argument("--summary", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)

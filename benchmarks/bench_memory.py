@@ -9,9 +9,9 @@ Each measurement runs in its own child process and reports its peak resident set
 with its parent, and, sampled, the largest worker's private memory from /proc/PID/smaps_rollup).
 
 * preprocess: what stages/preprocess.py does for a split: its rows CSV (FILENAME, IDENTITY,
-  member; random labels) read in chunks and decoded by ``hwr.preprocessing.preprocess_split``
+  member; random labels) read in chunks and decoded by ``hwr.data.preprocessing.preprocess_split``
   (all cores) into a store;
-* train: ``hwr.store.open_store`` of that store, the index arrays ``hwr.training.train`` makes
+* train: ``hwr.data.store.open_store`` of that store, the index arrays ``hwr.training.loop.train`` makes
   (subset = all images, probe sample), then a few steps of its inner loop (batch 128).
 
 Small: the 10,500 real JPEGs (../shared/data/real-unlabeled/train_v2.zip, or --data). Large: a zip of
@@ -100,9 +100,9 @@ class Sampler(threading.Thread):
 
 
 def _rows_as_cleaned(zip_path: Path, labels_csv: Path):
-    """The rows the clean stage hands to preprocess: what the unzip stage finds (hwr.dataset.index_split),
+    """The rows the clean stage hands to preprocess: what the unzip stage finds (hwr.data.splits.index_split),
     with where each image's bytes lie in the zip (found here, in this process)."""
-    from hwr.dataset import index_split
+    from hwr.data.splits import index_split
 
     return index_split(zip_path, C.write_labels_csv(C.image_members(zip_path), labels_csv))[0]
 
@@ -111,7 +111,7 @@ def _child_preprocess(zip_path: str, rows_csv: str, out: str) -> dict:
     """What stages/preprocess.py does for one split: its rows CSV, in chunks, into preprocess_split."""
     sampler = Sampler()
     sampler.start()
-    from hwr.preprocessing import preprocess_split, rows_in_chunks
+    from hwr.data.preprocessing import preprocess_split, rows_in_chunks
 
     rows, total = rows_in_chunks(rows_csv)
     started = time.perf_counter()
@@ -126,13 +126,12 @@ def _child_train(store_path: str, rnn: str, batch: int, steps: int) -> dict:
     sampler = Sampler()
     sampler.start()
     import numpy as np
-
     from bench_train import project_rate
-    from hwr.store import open_store
-    from hwr.training import select
+
+    from hwr.data.store import open_store, select
 
     store = open_store(store_path)
-    train_idx = select(len(store), len(store), 0)  # as hwr.training.train does, subset = everything
+    train_idx = select(len(store), len(store), 0)  # as hwr.training.loop.train does, subset = everything
     probe_idx = train_idx[select(len(train_idx), 2048, 1)]
     order = np.random.default_rng([0, 0]).permutation(train_idx)
     rate = project_rate(rnn, store, batch, 0, steps)
@@ -146,7 +145,7 @@ def _why(small: dict, large: dict) -> list[str]:
     out = []
     if grew("preprocess", "peak_anon_kb"):
         out.append("preprocess main process heap: rows are read, decoded and written one chunk at a time "
-                   "(hwr.preprocessing.rows_in_chunks, StoreWriter.add_rows); what still grows is per-split "
+                   "(hwr.data.preprocessing.rows_in_chunks, StoreWriter.add_rows); what still grows is per-split "
                    "bookkeeping, not per-row data")
     if grew("preprocess", "worker_private_kb") or grew("preprocess", "workers_max_kb"):
         out.append("preprocess workers: forked workers' maxrss counts the parent's pages they share "
@@ -158,7 +157,7 @@ def _why(small: dict, large: dict) -> list[str]:
             ra = max(int(p.read_text()) for p in ra)
         except (OSError, ValueError):
             ra = "?"
-        out.append(f"train mapped files: store rows are read with pread, not mapped (hwr.store.StoreImages), so "
+        out.append(f"train mapped files: store rows are read with pread, not mapped (hwr.data.store.StoreImages), so "
                    f"the store should not be in this figure; a memmap would fault in read-around windows "
                    f"(read_ahead_kb={ra}) and grow towards the store's size (16 KiB per image) over an epoch")
     if grew("train", "peak_anon_kb"):

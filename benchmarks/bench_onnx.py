@@ -6,9 +6,9 @@
 Both run the same weights (--model, else a randomly initialised --rnn model: the text read does not
 change the timing) on the same real JPEGs (../shared/data/real-unlabeled/train_v2.zip, or --data),
 decoded once into model inputs (decoding is the same code for both and not timed):
-* torch: ``hwr.predictor.open_model(model.pt)``, as ``hwr predict`` runs it (channels_last, hwr's
+* torch: ``hwr.app.predictor.open_model(model.pt)``, as ``hwr predict`` runs it (channels_last, hwr's
   compiled kernels, the precision ``auto`` picks: bf16 where the CPU has it), and again in fp32;
-* onnx: the model exported by ``hwr.export.export_onnx`` (float32), ``open_model(model.onnx)``.
+* onnx: the model exported by ``hwr.app.export.export_onnx`` (float32), ``open_model(model.onnx)``.
 Latency: median and p90 over --latency-n single images, after 5 warm-up images. Throughput: images/s
 over --n images in batches of --batch, after one warm-up batch. Each also checks how many texts
 agree with torch fp32. --threads sets torch's and onnxruntime's thread counts alike.
@@ -30,11 +30,12 @@ import _common as C  # noqa: E402  (puts src/ on sys.path)
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from hwr.checkpoints import save_model  # noqa: E402
-from hwr.export import export_onnx  # noqa: E402
-from hwr.images import to_model_input  # noqa: E402
-from hwr.model import CRNN  # noqa: E402
-from hwr.predictor import OnnxPredictor, open_model  # noqa: E402
+from hwr.app.export import export_onnx  # noqa: E402
+from hwr.app.predictor import OnnxPredictor, open_model  # noqa: E402
+from hwr.core.layout import RNNS  # noqa: E402
+from hwr.data.images import to_model_input  # noqa: E402
+from hwr.model.checkpoints import save_model  # noqa: E402
+from hwr.model.crnn import CRNN  # noqa: E402
 
 
 def timed(predictor, images: np.ndarray, batch: int, latency_n: int) -> dict:
@@ -58,7 +59,7 @@ def timed(predictor, images: np.ndarray, batch: int, latency_n: int) -> dict:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", help="a model.pt (default: a randomly initialised --rnn model)")
-    ap.add_argument("--rnn", default="gru", choices=["gru", "lstm"])
+    ap.add_argument("--rnn", default="gru", choices=RNNS)
     ap.add_argument("--n", type=int, default=512, help="images for the throughput figure")
     ap.add_argument("--batch", type=int, default=64, help="batch size (hwr predict's default)")
     ap.add_argument("--latency-n", type=int, default=100)

@@ -4,8 +4,8 @@
 
 Both run in the same run on the same real JPEGs (../shared/data/real-unlabeled/train_v2.zip, or --data):
 
-* project: what the unzip and preprocess stages do: ``hwr.dataset.index_split`` (the label CSV
-  paired with where each image's bytes lie in the zip), then ``hwr.preprocessing.preprocess_split`` straight from the zip,
+* project: what the unzip and preprocess stages do: ``hwr.data.splits.index_split`` (the label CSV
+  paired with where each image's bytes lie in the zip), then ``hwr.data.preprocessing.preprocess_split`` straight from the zip,
   jobs = all cores (or --jobs), JPEGs decoded to grayscale by libjpeg-turbo (simplejpeg), written
   into the store; it takes about a second for 10,500 images, where a busy moment on a shared
   machine moves the figure by 20 %, so it runs --repeats times and the median counts;
@@ -53,8 +53,8 @@ def baseline(zip_path: Path, members: list[str], out: Path) -> float:
 
 
 def project(zip_path: Path, members: list[str], out: Path, jobs: int) -> tuple[float, dict]:
-    from hwr.dataset import index_split
-    from hwr.preprocessing import preprocess_split
+    from hwr.data.preprocessing import preprocess_split
+    from hwr.data.splits import index_split
 
     labels_csv = C.write_labels_csv(members, out / "labels.csv")  # random labels: made outside the timing
     started = time.perf_counter()
@@ -74,7 +74,7 @@ def main(argv=None) -> list[dict]:
     args = ap.parse_args(argv)
     zip_path = C.find_zip(args.data)
     members = C.image_members(zip_path, args.n or (2000 if args.quick else None))
-    from hwr.preprocessing import resolve_jobs
+    from hwr.data.preprocessing import resolve_jobs
 
     jobs = resolve_jobs(args.jobs)
     C.print_header("bench_preprocess: real JPEGs -> (N, 64, 256) uint8 store, naive baseline vs project path")
@@ -92,7 +92,7 @@ def main(argv=None) -> list[dict]:
         # the two must produce the same pixels: the project decodes grayscale straight from the JPEG
         # (no RGB round trip), which may differ by a grey level or so
         ref = np.load(tmp / "base" / "images.npy", mmap_mode="r")
-        from hwr.store import open_store
+        from hwr.data.store import open_store
 
         got = open_store(tmp / "proj0" / "store").images
         diff = np.abs(ref[:200].astype(np.int16) - got[:200].astype(np.int16))

@@ -41,7 +41,7 @@ def free_port() -> int:
 
 def start_server(model: Path, port: int) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(C.REPO / "src")}
-    server = subprocess.Popen([sys.executable, "-m", "hwr.cli", "serve", "--model", str(model), "--port", str(port)],
+    server = subprocess.Popen([sys.executable, "-m", "hwr.app.cli", "serve", "--model", str(model), "--port", str(port)],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 600  # the first start may compile hwr's kernels
     while time.monotonic() < deadline:
@@ -74,8 +74,8 @@ def main(argv=None) -> int:
         if not args.model:
             import torch
 
-            from hwr.checkpoints import save_model
-            from hwr.model import CRNN
+            from hwr.model.checkpoints import save_model
+            from hwr.model.crnn import CRNN
 
             torch.manual_seed(0)
             save_model(model, CRNN("gru"), {"rnn": "gru", "resize": "crop"})

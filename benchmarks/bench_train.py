@@ -8,15 +8,15 @@ Both paths run in the same run on the same real JPEGs (../shared/data/real-unlab
 or --data), with random labels of realistic length (3-12 symbols); warm-up steps are excluded;
 the time includes getting each batch (data loading is part of training throughput).
 
-* baseline: the study's CRNN written plainly (hwr.model.StudyCRNN: conv-BN-ReLU-pool blocks, torch's
+* baseline: the study's CRNN written plainly (hwr.model.crnn.StudyCRNN: conv-BN-ReLU-pool blocks, torch's
   own GRU/LSTM), fp32, eager, default (NCHW) memory layout, fed by a per-sample
   torch Dataset that reads the JPEG from the zip, decodes and normalises in ``__getitem__`` (PIL ->
   grayscale -> crop/pad to 64x256 -> float tensor), ``DataLoader(num_workers=0)``, torch's default
   thread count;
-* project: the images preprocessed once into the uint8 memmap store (hwr.preprocessing.preprocess_split,
+* project: the images preprocessed once into the uint8 memmap store (hwr.data.preprocessing.preprocess_split,
   not timed here: see bench_preprocess.py), batches gathered by index arrays, the precision
-  ``hwr.runtime.resolve_precision('auto', device)`` picks, channels_last, threads from
-  ``hwr.runtime.configure_threads``: hwr.training's Trainer step, as the train stage runs it, in a
+  ``hwr.model.runtime.resolve_precision('auto', device)`` picks, channels_last, threads from
+  ``hwr.model.runtime.configure_threads``: hwr.training.trainer's Trainer step, as the train stage runs it, in a
   fresh process.
 
 Pairs: on a shared machine both figures drift by 10-15 % between minutes, so each model is measured
@@ -56,13 +56,12 @@ import _common as C  # noqa: E402  (puts src/ on sys.path)
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from hwr.inference import ctc_loss, ctc_loss_fn  # noqa: E402
-from hwr.model import StudyCRNN  # noqa: E402
+from hwr.model.crnn import StudyCRNN  # noqa: E402
+from hwr.model.ctc import ctc_loss, ctc_loss_fn  # noqa: E402
+from hwr.model.runtime import Dist, configure_threads, pick_device, precision_name, resolve_precision  # noqa: E402
 from hwr.params import TrainParams  # noqa: E402
-from hwr.runtime import (Dist, configure_threads, pick_device, precision_name,  # noqa: E402
-                         resolve_precision)
-from hwr.training import Trainer, batch_tensors  # noqa: E402
-
+from hwr.training.steps import batch_tensors  # noqa: E402
+from hwr.training.trainer import Trainer  # noqa: E402
 
 
 def _clock(device: torch.device) -> float:
@@ -126,7 +125,7 @@ def project_rate(rnn: str, store, batch: int, warmup: int, steps: int, seed: int
 
 
 def _child(args) -> None:
-    from hwr.store import open_store
+    from hwr.data.store import open_store
 
     result = project_rate(args.rnn[0], open_store(args.store), args.batch, args.warmup, args.steps)
     print(json.dumps(result))

@@ -25,25 +25,23 @@ from pathlib import Path
 
 import torch
 
-from hwr.beam import make_decoder
-from hwr.checkpoints import load_model
-from hwr.dataset import index_split
-from hwr.evaluation import evaluate_model, read_split
-from hwr.labels import clean_labels
-from hwr.lexicon import Lexicon, build_names, read_extra_names, write_lexicon
+from hwr.core.layout import split_files
+from hwr.data.preprocessing import build_store
+from hwr.data.store import open_store
+from hwr.decoding.factory import make_decoder
+from hwr.decoding.lexicon import Lexicon, build_names, read_extra_names, write_lexicon
+from hwr.evaluation.evaluate import evaluate_model, read_split
+from hwr.model.checkpoints import load_model
 from hwr.params import EvaluateParams
-from hwr.preprocessing import preprocess_split
-from hwr.store import open_store
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
-def build_store(raw: Path, split: str, out: Path, resize: str):
-    if not (out / "meta.json").is_file():
-        rows, _ = index_split(raw / f"{split}_v2.zip", raw / f"written_name_{split}_v2.csv")
-        rows, _ = clean_labels(rows)
-        preprocess_split(str(raw / f"{split}_v2.zip"), rows, out, resize=resize, jobs=0, desc=f"{split}")
-    return open_store(out)
+def split_store(raw: Path, split: str, out: Path, resize: str):
+    """The split decoded once into ``out`` (a work folder kept between runs)."""
+    if (out / "meta.json").is_file():
+        return open_store(out)
+    return build_store(*split_files(raw, split), out, resize=resize, desc=split)
 
 
 def tune(model_path, validation, lexicon_dir, beam_width, weights, bonuses) -> tuple[float, float]:
@@ -79,7 +77,7 @@ def main() -> None:
         sys.exit(f"error: real labelled data not found at {real}; pass --real DIR")
     _, config = load_model(args.model, torch.device("cpu"))
     resize = config.get("resize", "crop")
-    stores = {split: build_store(real, split, work / f"{split}-{resize}", resize)
+    stores = {split: split_store(real, split, work / f"{split}-{resize}", resize)
               for split in ("train", "validation", "test")}
     extra, _ = read_extra_names(args.names)
     train_labels = stores["train"].texts
@@ -97,7 +95,7 @@ def main() -> None:
     rows = {}
     for name in ("greedy", "beam", "lexicon"):
         result = evaluate_model(args.model, stores["test"], batch_size=150, device=torch.device("cpu"),
-                                decoder=(name, make_decoder(name, settings, lexicon_dir=lexicon_dir)),
+                                decoder=make_decoder(name, settings, lexicon_dir=lexicon_dir),
                                 validation=stores["validation"])
         rows[name] = result.metrics
     print(f"\nmodel {args.model} ({config.get('rnn')}, {resize}); {len(test_labels)} real test images; "

@@ -10,10 +10,11 @@ compared on the same axis (images seen), whatever the device.
 
 Set-ups are dicts over ``BASE``'s keys: rnn, batch_size, lr, schedule (onecycle | constant),
 warmup_fraction, clip (max gradient norm, 0 = off), augment, aux_weight (the auxiliary
-CTC head of hwr.training), curriculum (sort the first N images of the first epoch by label length),
+CTC head of hwr.training.trainer), curriculum (sort the first N images of the first epoch by label length),
 train_size (distinct training images; the rest of the budget is further epochs), precision, seed,
 forget_bias (the LSTM's initial forget-gate bias; the model's default is 1). Training is
-hwr.training's own Trainer and schedules, so what is measured here is what the pipeline runs.
+hwr.training's own steps (hwr.training.steps.run_steps: its batches, schedule and Trainer step), so
+what is measured here is what the pipeline runs.
 """
 
 from __future__ import annotations
@@ -28,12 +29,13 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from hwr.augment import augment_batch
+from hwr.data.store import open_store, select
+from hwr.model.crnn import set_forget_bias
+from hwr.model.runtime import resolve_precision
 from hwr.params import TrainParams
-from hwr.runtime import resolve_precision
-from hwr.store import open_store
-from hwr.training import (Trainer, augmentation_generator, batch_tensors, epoch_order, evaluate,
-                          lr_at, select)
+from hwr.training.loop import evaluate
+from hwr.training.steps import Batches, run_steps
+from hwr.training.trainer import Trainer
 
 BASE = {"rnn": "gru", "batch_size": 16, "lr": 0.002, "schedule": "onecycle", "warmup_fraction": 0.05,
         "clip": 0.0, "augment": False, "aux_weight": 0.0, "curriculum": 0, "train_size": 0,
@@ -69,6 +71,19 @@ def curriculum_order(order: np.ndarray, lengths: np.ndarray, first: int) -> np.n
     return np.concatenate([head, order[first:]])
 
 
+class CurriculumBatches(Batches):
+    """The pipeline's batches, with the head of the first epoch sorted by label length (``curriculum``)."""
+
+    def __init__(self, *args, first: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.first = first
+        self.lengths = (self.store.labels >= 0).sum(axis=1)
+
+    def order(self, epoch: int) -> np.ndarray:
+        order = super().order(epoch)
+        return curriculum_order(order, self.lengths, self.first) if epoch == 0 and self.first else order
+
+
 def run(setup: dict, train_store, val_store, images: int, every: int, device, log) -> dict:
     cfg = {**BASE, **setup}
     unknown = sorted(set(setup) - set(BASE))
@@ -80,42 +95,24 @@ def run(setup: dict, train_store, val_store, images: int, every: int, device, lo
     n_train = len(train_store) if not cfg["train_size"] else min(cfg["train_size"], len(train_store))
     train_idx = select(len(train_store), n_train, cfg["seed"])
     val_idx = np.arange(len(val_store))
-    lengths = (train_store.labels >= 0).sum(axis=1)
     trainer = Trainer(cfg["rnn"], params, device, dtype)
     if cfg["rnn"] == "lstm":
-        hidden = trainer.model.rnn.hidden_size
-        for name, weight in trainer.model.rnn.named_parameters():
-            if name.startswith("bias_ih"):
-                weight.data[hidden : 2 * hidden] = cfg["forget_bias"]  # gates i, f, g, o
+        set_forget_bias(trainer.model, cfg["forget_bias"])
+    batches = CurriculumBatches(train_store, train_idx, params, device, first=cfg["curriculum"])
     bs = cfg["batch_size"]
     total = math.ceil(images / bs)
-    steps_per_epoch = math.ceil(len(train_idx) / bs)
-    curve, step, started, loss_ema = [], 0, time.perf_counter(), None
+    curve, started, loss_ema = [], time.perf_counter(), None
     train_seconds = 0.0
-    while step < total:
-        epoch = step // steps_per_epoch
-        order = epoch_order(train_idx, cfg["seed"], epoch)
-        if epoch == 0 and cfg["curriculum"]:
-            order = curriculum_order(order, lengths, cfg["curriculum"])
-        for k in range(steps_per_epoch):
-            if step >= total:
-                break
-            t0 = time.perf_counter()
-            x, y = batch_tensors(train_store, order[k * bs : (k + 1) * bs], device)
-            if cfg["augment"]:
-                x = augment_batch(x, augmentation_generator(cfg["seed"], epoch, k, 0))
-            loss, _ = trainer.step(x, y, lr_at(step, total, params), params.aux_weight)
-            value = loss.item()
-            train_seconds += time.perf_counter() - t0
-            loss_ema = value if loss_ema is None else 0.9 * loss_ema + 0.1 * value
-            step += 1
-            if step % every == 0 or step == total:
-                m = evaluate(trainer.model, val_store, val_idx, 256, device, dtype)
-                point = {"step": step, "images": step * bs, "train_loss": round(loss_ema, 4),
-                         "val_loss": round(m["loss"], 4), "word_accuracy": round(m["word_accuracy"], 4),
-                         "cer": round(m["cer"], 4)}
-                curve.append(point)
-                log(f"  {json.dumps(point)}")
+    for done in run_steps(trainer, batches, 0, total):  # the pipeline's steps: same batches, schedule, step
+        train_seconds += done.seconds
+        loss_ema = done.loss if loss_ema is None else 0.9 * loss_ema + 0.1 * done.loss
+        if done.step % every == 0 or done.step == total:
+            m = evaluate(trainer.model, val_store, val_idx, 256, device, dtype)
+            point = {"step": done.step, "images": done.step * bs, "train_loss": round(loss_ema, 4),
+                     "val_loss": round(m["loss"], 4), "word_accuracy": round(m["word_accuracy"], 4),
+                     "cer": round(m["cer"], 4)}
+            curve.append(point)
+            log(f"  {json.dumps(point)}")
     first_words = next((p["images"] for p in curve if p["word_accuracy"] > 0), None)
     return {"setup": setup, "config": cfg, "train_images": len(train_idx), "curve": curve,
             "final": curve[-1], "best_word_accuracy": max(p["word_accuracy"] for p in curve),

@@ -6,15 +6,14 @@ the whole file and every other stage comes after it, so ``dvc repro`` and ``dvc 
 here, with the one-line message, before any work. Its output never changes: passing the check
 re-runs nothing else."""
 
-from pathlib import Path
-
 from common import run
 
-from hwr.errors import HwrError
-from hwr.files import write_text
+from hwr.core import layout
+from hwr.core.errors import HwrError
+from hwr.core.files import write_text
 from hwr.synth import validate_style_mix
 
-OUT = Path("data/params.checked")
+OUT = layout.PARAMS_CHECKED
 
 
 def main(params):

@@ -1,19 +1,18 @@
 """Stage clean: the study's label rules (and ours), with per-split, per-reason counts.
 
-Every split is cleaned before anything is written (hwr.staging): all outputs new, or all old."""
-
-from pathlib import Path
+Every split is cleaned before anything is written (hwr.core.staging): all outputs new, or all old."""
 
 from common import log, run
 
-from hwr.files import write_csv, write_json
-from hwr.labels import clean_labels, read_rows
-from hwr.params import SPLITS
-from hwr.staging import Outputs
+from hwr.core import layout
+from hwr.core.files import write_csv, write_json
+from hwr.core.layout import SPLITS
+from hwr.core.staging import Outputs
+from hwr.data.labels import clean_labels, read_rows
 
-IN = Path("data/interim")
-OUT = Path("data/clean")
-METRICS = Path("metrics/clean.json")
+IN = layout.INTERIM
+OUT = layout.CLEAN
+METRICS = layout.stage_metrics("clean")
 DESCRIPTIONS = {
     "missing": "empty label",
     "placeholder": "placeholder label",

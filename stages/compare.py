@@ -8,12 +8,13 @@ from pathlib import Path
 
 from common import log, run
 
-from hwr import figures, report
-from hwr.errors import HwrError
-from hwr.files import write_json, write_text
+from hwr.core import layout
+from hwr.core.errors import HwrError
+from hwr.core.files import write_json, write_text
+from hwr.core.layout import TRAIN_RUNS
+from hwr.evaluation import figures, report
 
-CURVES = Path("metrics/train/{run}/plots/metrics/validation/{metric}.tsv")
-FIGURES = Path("metrics/figures")
+FIGURES = layout.FIGURES
 
 
 def _read(path: Path) -> dict:
@@ -24,30 +25,30 @@ def _read(path: Path) -> dict:
 
 
 def main(params):
-    summaries = {name: _read(Path("metrics/train") / name / "summary.json") for name in report.RUNS}
-    tests = {name: _read(Path("metrics/eval") / f"{name}.json") for name in report.RUNS}
-    product = f"{params.rnn}-full"
+    summaries = {name: _read(layout.train_metrics(name) / "summary.json") for name in TRAIN_RUNS}
+    tests = {name: _read(layout.eval_metrics(name)) for name in TRAIN_RUNS}
+    product = layout.run_name(params.rnn, "full")
     table = report.build(summaries, tests, product=product)
     pictures = draw_figures(product)
-    write_json("metrics/comparison.json", table)
-    write_text("metrics/comparison.md", report.to_markdown(table, pictures))
-    write_json("metrics/metrics.json", report.headline(tests[f"{params.rnn}-full"], params.rnn))
-    for name in report.RUNS:
+    write_json(layout.COMPARISON.with_suffix(".json"), table)
+    write_text(layout.COMPARISON.with_suffix(".md"), report.to_markdown(table, pictures))
+    write_json(layout.HEADLINE, report.headline(tests[product], params.rnn))
+    for name in TRAIN_RUNS:
         log.info("compare: %s: test word accuracy %.4f", name, tests[name]["word_accuracy"])
 
 
 def draw_figures(product: str) -> list[tuple[str, str]]:
     """Writes the PNGs; returns (caption, path relative to metrics/) for the Markdown."""
     curves = {}
-    for name in report.RUNS:
+    for name in TRAIN_RUNS:
         curves[name] = {}
         for metric, _ in figures.CURVES:
-            path = Path(str(CURVES).format(run=name, metric=metric))
+            path = layout.train_curve(name, metric)
             if not path.is_file():
                 raise HwrError(f"compare: {path} is missing; run the pipeline (dvc repro)")
             curves[name][metric] = figures.read_curve(path)
     figures.learning_curves(curves, FIGURES / "learning_curves.png")
-    pairs_path = Path("eval") / product / "confusion.csv"
+    pairs_path = layout.eval_dir(product) / "confusion.csv"
     try:
         with open(pairs_path, encoding="utf-8", newline="") as f:
             pairs = [(row["actual"], row["predicted"]) for row in csv.DictReader(f)]

@@ -5,21 +5,17 @@ Usage: python stages/evaluate.py RNN SUBSET
 """
 
 import sys
-from pathlib import Path
 
 from common import log, run
 
-from hwr.errors import HwrError
-from hwr.evaluation import evaluate_configured, write_evaluation
-from hwr.params import RNN_CHOICES, SUBSET_CHOICES
+from hwr.core import layout
+from hwr.evaluation.evaluate import evaluate_configured, write_evaluation
 
 
 def main(params, rnn, subset):
-    if rnn not in RNN_CHOICES or subset not in SUBSET_CHOICES:
-        raise HwrError(f"evaluate: unknown run {rnn}-{subset}; use RNN in {RNN_CHOICES} and SUBSET in {SUBSET_CHOICES}")
-    e, name = params.evaluate, f"{rnn}-{subset}"
-    result = evaluate_configured(Path("models") / name / "model.pt", e)
-    write_evaluation(result, e, name, metrics_path=Path("metrics/eval") / f"{name}.json", out_dir=Path("eval") / name)
+    e, name = params.evaluate, layout.check_train_run("evaluate", rnn, subset)
+    result = evaluate_configured(layout.model_file(name), e)
+    write_evaluation(result, e, name, metrics_path=layout.eval_metrics(name), out_dir=layout.eval_dir(name))
     m, g = result.metrics, result.metrics["decoders"]["greedy"]
     log.info("evaluate: %s on %s, %s decoding: word accuracy %.4f (greedy %.4f), CER %.4f (greedy %.4f), "
              "most confident half %.4f", name, e.split, e.decoder, m["word_accuracy"], g["word_accuracy"],

@@ -9,8 +9,8 @@ import sys
 
 from common import log, run
 
-from hwr.adapt import RunPaths, finetune
-from hwr.errors import HwrError
+from hwr.adapt.runs import RunPaths, finetune
+from hwr.core.errors import HwrError
 
 
 def main(params, name):

@@ -1,21 +1,20 @@
 """Stage lexicon: the names list and the character language model that beam decoding reads, from
 the cleaned training labels (never validation or test labels) plus the `lexicon.extra` names file."""
 
-from pathlib import Path
-
 import pandas as pd
 from common import log, run
 
-from hwr.charlm import load_arpa, perplexity
-from hwr.errors import HwrError
-from hwr.files import write_json
-from hwr.lexicon import LM_FILE, Lexicon, build_names, read_extra_names, write_lexicon
+from hwr.core import layout
+from hwr.core.errors import HwrError
+from hwr.core.files import write_json
+from hwr.decoding.charlm import load_arpa, perplexity
+from hwr.decoding.lexicon import LM_FILE, Lexicon, build_names, read_extra_names, write_lexicon
 
-OUT = Path("data/lexicon")
+OUT = layout.LEXICON_DIR
 
 
 def _labels(split: str) -> list[str]:
-    path = Path("data/clean") / f"{split}.csv"
+    path = layout.CLEAN / f"{split}.csv"
     if not path.is_file():
         raise HwrError(f"lexicon: {path} is missing; run the clean stage first (dvc repro clean)")
     return pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)["IDENTITY"].tolist()
@@ -40,7 +39,7 @@ def main(params):
         "validation_labels": len(validation), "validation_oov_rate": lexicon.oov_rate(validation),
         "validation_perplexity": perplexity(load_arpa(OUT / LM_FILE), validation),
     }
-    write_json("metrics/lexicon.json", stats)
+    write_json(layout.stage_metrics("lexicon"), stats)
     log.info("lexicon: %d names (%d from training labels, %d extra); validation OOV rate %s, per-symbol "
              "perplexity %s", stats["names"], stats["train_names"], stats["extra_names"],
              _fmt(stats["validation_oov_rate"]), _fmt(stats["validation_perplexity"]))

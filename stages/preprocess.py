@@ -1,24 +1,23 @@
 """Stage preprocess: decode every kept image from its zip into a uint8 (N, 64, 256) store per split.
 
 Every split's store is built in a staging folder and all are moved into place together, once
-every split is done (hwr.staging): a failure on the last split leaves the last run's stores."""
+every split is done (hwr.core.staging): a failure on the last split leaves the last run's stores."""
 
 import json
-from pathlib import Path
 
 from common import log, run
 
-from hwr.dataset import split_paths
-from hwr.errors import HwrError
-from hwr.files import write_json
-from hwr.labels import rows_file
-from hwr.params import SPLITS
-from hwr.preprocessing import SKIP_REASONS, count_rows, preprocess_split, rows_in_chunks
-from hwr.staging import Outputs
-from hwr.store import TENSORS as OUT
+from hwr.core import layout
+from hwr.core.errors import HwrError
+from hwr.core.files import write_json
+from hwr.core.layout import SPLITS, split_files
+from hwr.core.staging import Outputs
+from hwr.data.labels import rows_file
+from hwr.data.preprocessing import SKIP_REASONS, count_rows, preprocess_split, rows_in_chunks
 
-IN = Path("data/clean")
-METRICS = Path("metrics/preprocess.json")
+IN = layout.CLEAN
+OUT = layout.TENSORS
+METRICS = layout.stage_metrics("preprocess")
 
 
 def _counts(counts: dict) -> str:
@@ -28,8 +27,8 @@ def _counts(counts: dict) -> str:
 def _why_empty(split: str) -> str:
     """How the rows of ``split`` were lost before this stage, from the earlier stages' metrics."""
     try:
-        found = json.loads(Path("metrics/unzip.json").read_text(encoding="utf-8"))[split]
-        kept = json.loads(Path("metrics/clean.json").read_text(encoding="utf-8"))[split]
+        found = json.loads(layout.stage_metrics("unzip").read_text(encoding="utf-8"))[split]
+        kept = json.loads(layout.stage_metrics("clean").read_text(encoding="utf-8"))[split]
     except (OSError, ValueError, KeyError):
         return "see metrics/unzip.json and metrics/clean.json"
     return (f"the CSV has {found['csv_rows']} rows, {found['found']} with an image in the zip "
@@ -46,7 +45,7 @@ def main(params):
     report = {}
     with Outputs(OUT, METRICS) as outputs:
         for split in SPLITS:
-            zip_path, _ = split_paths(d.raw_dir, d.zip_name, d.csv_name, split)
+            zip_path, _ = split_files(d.raw_dir, split, d.zip_name, d.csv_name)
             rows, total = rows_in_chunks(IN / f"{split}.csv")  # one chunk of rows in memory at a time
             r = preprocess_split(str(zip_path), rows, outputs[OUT] / split, resize=p.resize, jobs=p.jobs,
                                  desc=f"preprocess {split}", total=total, max_pixels=p.max_pixels,

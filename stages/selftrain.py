@@ -9,8 +9,8 @@ import sys
 
 from common import log, run
 
-from hwr.adapt import RunPaths, selftrain
-from hwr.errors import HwrError
+from hwr.adapt.runs import RunPaths, selftrain
+from hwr.core.errors import HwrError
 
 
 def main(params, name):

@@ -1,14 +1,14 @@
 """Stage synth: the built-in default dataset, synthetic handwritten names in the Kaggle layout.
 
 The dataset is written into a staging folder and moved into place whole once every split is done
-(hwr.staging): an interrupted run leaves the last dataset as it was."""
+(hwr.core.staging): an interrupted run leaves the last dataset as it was."""
 
 from pathlib import Path
 
 from common import log, run
 
-from hwr.errors import HwrError
-from hwr.staging import Outputs
+from hwr.core.errors import HwrError
+from hwr.core.staging import Outputs
 from hwr.synth import generate_dataset, validate_style_mix
 
 

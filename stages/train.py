@@ -4,33 +4,28 @@ Also runs under torchrun for data-parallel training: torchrun --nproc_per_node N
 """
 
 import sys
-from pathlib import Path
 
 from common import log, run
 
-from hwr.errors import HwrError
-from hwr.params import RNN_CHOICES, SUBSET_CHOICES
-from hwr.store import TENSORS, open_store
-from hwr.training import Plan, train
+from hwr.core import layout
+from hwr.core.errors import HwrError
+from hwr.data.store import open_store
+from hwr.training.loop import Plan, train
 
 
 def main(params, rnn, subset):
-    if rnn not in RNN_CHOICES or subset not in SUBSET_CHOICES:
-        raise HwrError(f"train: unknown run {rnn}-{subset}; use RNN in {RNN_CHOICES} and SUBSET in {SUBSET_CHOICES}")
+    name = layout.check_train_run("train", rnn, subset)
     sizes = params.train.subsets[subset]
-    train_store, val_store = open_store(TENSORS / "train"), open_store(TENSORS / "validation")
+    train_store, val_store = open_store(layout.TENSORS / "train"), open_store(layout.TENSORS / "validation")
     for split, wanted, store in (("train", sizes.train, train_store), ("validation", sizes.validation, val_store)):
         if wanted > len(store):
             log.warning("train: %s-%s: train.subsets.%s.%s=%d but only %d images exist; using %d",
                         rnn, subset, subset, split, wanted, len(store), len(store))
         if len(store) == 0:
             raise HwrError(f"train: the {split} split has no usable images; check metrics/clean.json and metrics/preprocess.json")
-    name = f"{rnn}-{subset}"
     summary = train(Plan(rnn, subset, sizes.train, sizes.validation), params.train, train_store, val_store,
-                    model_path=Path("models") / name / "model.pt",
-                    checkpoint_path=Path("checkpoints") / f"{name}.pt",
-                    live_dir=Path("metrics/train") / name,
-                    summary_path=Path("metrics/train") / name / "summary.json")
+                    model_path=layout.model_file(name), checkpoint_path=layout.checkpoint_file(name),
+                    live_dir=layout.train_metrics(name), summary_path=layout.train_metrics(name) / "summary.json")
     if summary:
         log.info("train: %s: best step %d of %d, validation word accuracy %.4f, %.1f images/s", name,
                  summary["best_step"], summary["steps"], summary["validation"]["word_accuracy"], summary["images_per_second"])

@@ -1,26 +1,25 @@
 """Stage unzip: index each split's zip against its label CSV (images are read from the zip later).
 
 Every split is indexed before anything is written: a bad zip or CSV in one split leaves the last
-run's outputs as they were (hwr.staging)."""
-
-from pathlib import Path
+run's outputs as they were (hwr.core.staging)."""
 
 from common import log, run
 
-from hwr.dataset import index_split, split_paths
-from hwr.files import write_csv, write_json
-from hwr.params import SPLITS
-from hwr.staging import Outputs
+from hwr.core import layout
+from hwr.core.files import write_csv, write_json
+from hwr.core.layout import SPLITS, split_files
+from hwr.core.staging import Outputs
+from hwr.data.splits import index_split
 
-OUT = Path("data/interim")
-METRICS = Path("metrics/unzip.json")
+OUT = layout.INTERIM
+METRICS = layout.stage_metrics("unzip")
 
 
 def main(params):
     d = params.data
     report, rows = {}, {}
     for split in SPLITS:
-        zip_path, csv_path = split_paths(d.raw_dir, d.zip_name, d.csv_name, split)
+        zip_path, csv_path = split_files(d.raw_dir, split, d.zip_name, d.csv_name)
         rows[split], report[split] = index_split(zip_path, csv_path)
         r = report[split]
         if r["missing_images"]:

@@ -18,8 +18,8 @@ import numpy as np
 import yaml
 from PIL import Image, ImageDraw
 
-from hwr.params import SPLITS  # noqa: F401  (re-exported for the tests)
-from hwr.report import RUNS  # noqa: F401
+from hwr.core.layout import SPLITS  # noqa: F401  (re-exported for the tests)
+from hwr.core.layout import TRAIN_RUNS as RUNS  # noqa: F401
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_SAMPLE = REPO_ROOT.parent / "shared" / "data" / "real-sample"
@@ -114,8 +114,8 @@ def tiny_store(path: Path, n: int, seed: int, *, resize: str = "crop", texts: li
     """A store of ``n`` random "ink on white" 64 x 256 images with random names (or ``texts``)."""
     import pandas as pd
 
-    from hwr.alphabet import encode_many
-    from hwr.store import StoreWriter, open_store
+    from hwr.core.alphabet import encode_many
+    from hwr.data.store import StoreWriter, open_store
 
     rng = np.random.default_rng(seed)
     images = np.full((n, 64, 256), 255, np.uint8)
@@ -133,9 +133,9 @@ def tiny_model(path: Path, rnn: str = "gru", *, seed: int = 0, resize: str = "cr
     symbol): its output layer made to read every image as that symbol, confidently."""
     import torch
 
-    from hwr.alphabet import ALPHABET
-    from hwr.checkpoints import save_model
-    from hwr.model import CRNN
+    from hwr.core.alphabet import ALPHABET
+    from hwr.model.checkpoints import save_model
+    from hwr.model.crnn import CRNN
 
     torch.manual_seed(seed)
     model = CRNN(rnn)
@@ -245,3 +245,21 @@ def error_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("error:")]
 
 
+# ---------------------------------------------------------------- params
+
+def error_of(raw) -> str:
+    """The one-line error ``hwr.params.from_dict`` raises for ``raw``."""
+    import pytest
+
+    from hwr.core.errors import HwrError
+    from hwr.params import from_dict
+
+    with pytest.raises(HwrError) as info:
+        from_dict(raw)
+    message = str(info.value)
+    assert "\n" not in message, message  # one line
+    return message
+
+
+FT = {"init_from": "pretrained/gru-full.pt"}  # the least a finetune run gives
+ST = {"init_from": "models/mine/model.pt", "unlabeled": "scans.zip"}  # the least a selftrain run gives

@@ -10,8 +10,17 @@ from pathlib import Path
 
 import pytest
 import yaml
-from _support import (TINY_PARAMS, copy_repo, deep_update, describe, git_commit_all, init_git_repo, run,
-                      subprocess_env, write_params)
+from _support import (
+    TINY_PARAMS,
+    copy_repo,
+    deep_update,
+    describe,
+    git_commit_all,
+    init_git_repo,
+    run,
+    subprocess_env,
+    write_params,
+)
 
 
 @dataclass

@@ -6,8 +6,22 @@ import sys
 
 import pytest
 import yaml
-from _support import (TINY_PARAMS, copy_repo, default_rows, describe, error_lines, init_git_repo, jpeg_bytes, run,
-                      subprocess_env, tiny_model, tiny_store, write_params, write_split, write_zip)
+from _support import (
+    TINY_PARAMS,
+    copy_repo,
+    default_rows,
+    describe,
+    error_lines,
+    init_git_repo,
+    jpeg_bytes,
+    run,
+    subprocess_env,
+    tiny_model,
+    tiny_store,
+    write_params,
+    write_split,
+    write_zip,
+)
 
 FINETUNE = {"init_from": "pretrained/gru.pt", "steps": 2, "batch_size": 8, "synthetic": 4, "repeat": 2}
 SELFTRAIN = {"init_from": "models/mine/model.pt", "unlabeled": "scans.zip", "steps": 1, "batch_size": 8,

@@ -251,7 +251,7 @@ def test_dvc_repro_over_every_bad_input_counts_each_and_loses_no_good_row(make_p
         assert report[split]["written"] == 4 and sum(report[split]["skipped"].values()) == 0
     index = (pipeline.repo / "data/tensors/train/index.csv").read_text().splitlines()
     assert [line.split(",")[0] for line in index[1:]] == GOOD_TRAIN  # no good row lost, in CSV order
-    from hwr.store import open_store
+    from hwr.data.store import open_store
 
     store = open_store(pipeline.repo / "data/tensors/train")
     assert store.images[GOOD_TRAIN.index("DEEP16.png")].min() < 100  # the 16-bit image kept its ink
@@ -396,10 +396,10 @@ def test_preprocess_killed_by_sigkill_leaves_nothing_to_clean(stage_dir, raw_dat
 def test_hwr_synth_onto_a_file_is_one_line(tmp_path):
     target = tmp_path / "existing.txt"
     target.write_text("mine\n")
-    result = run([sys.executable, "-m", "hwr.cli", "synth", str(target), "--train", "1", "--validation", "1",
+    result = run([sys.executable, "-m", "hwr.app.cli", "synth", str(target), "--train", "1", "--validation", "1",
                   "--test", "1", "--jobs", "1"], tmp_path, subprocess_env(tmp_path))
     assert_one_line_error(result, str(target), "not a folder")
     assert target.read_text() == "mine\n"
-    result = run([sys.executable, "-m", "hwr.cli", "synth", "--preview", str(target / "sheet.png")], tmp_path,
+    result = run([sys.executable, "-m", "hwr.app.cli", "synth", "--preview", str(target / "sheet.png")], tmp_path,
                  subprocess_env(tmp_path))
     assert_one_line_error(result, str(target / "sheet.png"))

@@ -6,8 +6,8 @@ import pandas as pd
 import yaml
 from _support import default_rows, describe, error_lines, write_split
 
-from hwr.charlm import load_arpa
-from hwr.lexicon import load_lexicon
+from hwr.decoding.charlm import load_arpa
+from hwr.decoding.lexicon import load_lexicon
 
 
 def set_extra(stage_dir, path):

@@ -10,10 +10,10 @@ import pytest
 import yaml
 from _support import RUNS
 
-from hwr.checkpoints import load_model
-from hwr.metrics import summarise
-from hwr.model import count_parameters
-from hwr.store import open_store
+from hwr.data.store import open_store
+from hwr.evaluation.metrics import summarise
+from hwr.model.checkpoints import load_model
+from hwr.model.crnn import count_parameters
 
 pytestmark = pytest.mark.slow
 

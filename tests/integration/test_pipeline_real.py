@@ -4,8 +4,7 @@ What every run leaves is checked in test_pipeline_outputs.py."""
 import json
 
 import pytest
-from _support import ran_stages
-from _support import RUNS
+from _support import RUNS, ran_stages
 
 pytestmark = pytest.mark.slow
 

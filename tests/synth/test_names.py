@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from hwr.alphabet import ALPHABET, MAX_LABEL_LENGTH
+from hwr.core.alphabet import ALPHABET, MAX_LABEL_LENGTH
 from hwr.synth import names
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from hwr.alphabet import ALPHABET, MAX_LABEL_LENGTH
+from hwr.core.alphabet import ALPHABET, MAX_LABEL_LENGTH
 from hwr.synth import render_sample
 
 

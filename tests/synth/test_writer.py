@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hwr.alphabet import ALPHABET, MAX_LABEL_LENGTH
+from hwr.core.alphabet import ALPHABET, MAX_LABEL_LENGTH
 from hwr.synth import generate_dataset
 
 WIDTHS = {388, 284, 324}

@@ -3,7 +3,7 @@
 The project's built-in default dataset (the pipeline runs with no download) and a training
 asset. ~70 % of the writing is pen-stroke rendering of the Hershey single-stroke fonts
 (``strokes``), ~30 % handwriting TrueType fonts (``fonts``), composed into the three form-crop
-layouts of the real scans (``layout``), degraded like a scan (``degrade``) and written as
+layouts of the real scans (``forms``), degraded like a scan (``degrade``) and written as
 ``{split}_v2.zip`` + ``written_name_{split}_v2.csv`` (``writer``).
 """
 

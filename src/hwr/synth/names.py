@@ -20,7 +20,7 @@ import unicodedata
 
 import numpy as np
 
-from hwr.alphabet import ALPHABET, MAX_LABEL_LENGTH
+from hwr.core.alphabet import ALPHABET, MAX_LABEL_LENGTH
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ..files import atomic_file
+from hwr.core.files import atomic_file
+
 from . import degrade, fonts, sample
 
 

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from ..params import DEFAULT_STYLE_MIX
-from . import degrade, layout
+from hwr.params import DEFAULT_STYLE_MIX
+
+from . import degrade, forms
 
 STYLES = ("hershey", "ttf")
 
@@ -48,5 +49,5 @@ class Sample:
 
 def render(rng: np.random.Generator, probs: tuple[float, ...]) -> Sample:
     style = STYLES[int(np.searchsorted(np.cumsum(probs), rng.random() * 0.999999999, side="right"))]
-    page, label, lay, used = layout.compose(rng, style)
+    page, label, lay, used = forms.compose(rng, style)
     return Sample(degrade.degrade(rng, page), label, lay, used)

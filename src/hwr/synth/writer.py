@@ -3,7 +3,7 @@
 Every image has its own RNG seeded from (seed, split, index), so the bytes do not depend on the
 number of worker processes or on chunking; the pool returns results in order (imap) and the
 parent alone writes the zip with fixed entry metadata. Files are written atomically
-(``hwr.files``), so a reader never sees half a file.
+(``hwr.core.files``), so a reader never sees half a file.
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import workers
-from ..files import atomic_file
-from ..params import SPLITS
+from hwr.core import workers
+from hwr.core.files import atomic_file
+from hwr.core.layout import SPLITS, split_files
+
 from . import degrade, names, sample
 
 log = logging.getLogger(__name__)
@@ -96,8 +97,8 @@ def _write_split(out: Path, split: str, n: int, results, bar) -> dict:
     layouts, styles = Counter(), Counter()
     rows = ["FILENAME,IDENTITY"]
     # the CSV is opened first so that it is renamed into place last, after its zip
-    with atomic_file(out / f"written_name_{split}_v2.csv", "wb") as cf_file, \
-            atomic_file(out / f"{split}_v2.zip", "wb") as zf_file:
+    zip_path, csv_path = split_files(out, split)
+    with atomic_file(csv_path, "wb") as cf_file, atomic_file(zip_path, "wb") as zf_file:
         with zipfile.ZipFile(zf_file, "w", zipfile.ZIP_STORED) as zf:
             for i, (jpeg, label, lay, style) in enumerate(results, start=1):
                 fname = f"{prefix}_{i:05d}.jpg"
@@ -112,5 +113,5 @@ def _write_split(out: Path, split: str, n: int, results, bar) -> dict:
                 if bar is not None:
                     bar.update(1)
         cf_file.write(("\n".join(rows) + "\n").encode("utf-8"))
-    log.info("wrote %d %s images to %s", n, split, out / f"{split}_v2.zip")
+    log.info("wrote %d %s images to %s", n, split, zip_path)
     return {"images": n, "layouts": dict(sorted(layouts.items())), "styles": dict(sorted(styles.items()))}

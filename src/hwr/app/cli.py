@@ -1,0 +1,258 @@
+"""The ``hwr`` command: recognise images with a trained model, export it, serve it, make data.
+
+    hwr predict IMAGE|FOLDER|GLOB|- ...  recognised text per image (TSV, or --json lines)
+    hwr export MODEL.pt OUT.onnx         the model in ONNX, for onnxruntime without torch
+    hwr serve                            a web page and JSON API that read uploaded scans
+    hwr synth OUT_DIR --train N ...      a synthetic dataset in the Kaggle layout
+    hwr synth --preview sheet.png        a contact sheet of synthetic samples
+    hwr overrides configs/study.yaml     the -S options of dvc exp run for a file of params changes
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import sys
+from pathlib import Path
+
+from hwr import __version__
+from hwr import params as params_module
+from hwr.core import layout
+from hwr.core.errors import HwrError, exit_codes
+from hwr.core.layout import RNNS
+from hwr.params import DECODERS, Params
+
+
+def model_path(args, project: Path | None, params: Params | None, params_file: Path | None) -> Path:
+    """``--model``, else the *full* model of the family ``--rnn`` or params' ``rnn`` names, in the
+    project this folder belongs to."""
+    if args.model:
+        return Path(args.model)
+    if project is None:
+        raise HwrError(f"no --model given and no hwr project ({layout.PROJECT_MARKER}) in this folder or above; "
+                       "give --model FILE (a model.pt or an exported .onnx)")
+    rnn = args.rnn or (params or params_module.load(params_file)).rnn  # no params file: its one-line error
+    return layout.model_file(layout.run_name(rnn, "full"), project)
+
+
+def reading_setup(args) -> tuple[Path, object]:
+    """The model to read with and its decoder, from the options and the project's params (read once).
+
+    The decoder is ``--decoder``, else the project's ``evaluate.decoder`` (greedy outside a project),
+    with the project's lexicon and the calibration its evaluate stage fitted for the model."""
+    from hwr.decoding.factory import make_decoder
+    from hwr.decoding.lexicon import lexicon_built
+    from hwr.params import EvaluateParams
+
+    params_file = Path(args.params) if args.params else None
+    project = params_file.parent if params_file else layout.find_project()
+    if params_file is None and project is not None:
+        params_file = project / layout.PARAMS_FILE
+    params = params_module.load(params_file) if params_file is not None and params_file.is_file() else None
+    model = model_path(args, project, params, params_file)
+    root = project or Path.cwd()
+    name = args.decoder or (params.evaluate.decoder if params else "greedy")
+    lexicon_dir = root / layout.LEXICON_DIR
+    if args.decoder is None and name != "greedy" and args.top_k == 1 and not lexicon_built(lexicon_dir):
+        # the params' decoder needs the lexicon stage's files; without them (a fresh clone, a model
+        # brought from elsewhere) read greedily rather than fail: --decoder asks explicitly
+        logging.getLogger("hwr").warning("%s has no lexicon yet (dvc repro lexicon): reading with the greedy "
+                                         "decoder instead of evaluate.decoder=%s", root, name)
+        name = "greedy"
+    decoder = make_decoder(name, params.evaluate if params else EvaluateParams(), lexicon_dir=lexicon_dir,
+                           top_k=args.top_k)
+    return model, decoder.calibrated(layout.calibration_file(model.parent.name, root))
+
+
+def _positive(value: int, option: str) -> int:
+    if value < 1:
+        raise HwrError(f"{option} must be a positive whole number, not {value}")
+    return value
+
+
+def _predict(args) -> None:
+    import numpy as np
+    from tqdm import tqdm
+
+    from hwr.app import output
+    from hwr.app.predictor import open_model
+    from hwr.core.files import atomic_file
+    from hwr.data import sources
+
+    batch_size = _positive(args.batch_size, "--batch-size")
+    found = sources.find_images(args.inputs, stdin=sys.stdin)
+    if not found.paths and not found.skips:
+        raise HwrError(f"no images found in {' '.join(args.inputs)}; hwr reads files ending in "
+                       f"{', '.join(sorted(sources.IMAGE_SUFFIXES))} ({found.ignored} other "
+                       f"file{'s' if found.ignored != 1 else ''} ignored)")
+    model, decoder = reading_setup(args)
+    predictor = open_model(model, decoder=decoder, batch_size=batch_size, device=args.device)
+    line = output.json_line if args.json else output.tsv_line
+    skips, read = list(found.skips), 0
+    for skip in skips:
+        print(skip.message(), file=sys.stderr)
+    output = atomic_file(args.output) if args.output else contextlib.nullcontext(sys.stdout)
+    progress = tqdm(total=len(found.paths), unit="image", file=sys.stderr, leave=False,
+                    disable=not sys.stderr.isatty() or len(found.paths) <= batch_size)
+    try:
+        with output as out, progress:
+            for start in range(0, len(found.paths), batch_size):
+                chunk = found.paths[start : start + batch_size]
+                images, names = [], []
+                for path in chunk:
+                    image = sources.load_image(path, predictor.resize)
+                    if isinstance(image, sources.Skip):
+                        skips.append(image)
+                        progress.write(image.message(), file=sys.stderr)
+                    else:
+                        images.append(image)
+                        names.append(path)
+                if images:
+                    out.writelines(line(name, reading) for name, reading in zip(names, predictor.read(np.stack(images))))
+                    out.flush()
+                    read += len(images)
+                progress.update(len(chunk))
+    except BrokenPipeError:  # the reader stopped early (hwr predict ... | head): end quietly, as cat does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)
+    except OSError as exc:  # reading images is OSError-proof (sources.load_image): this is the output file
+        raise HwrError(f"{args.output or 'standard output'}: cannot write ({exc.strerror or exc})") from None
+    if skips or found.ignored or args.output:
+        print(sources.summary(read, skips, found.ignored) + (f"; wrote {args.output}" if args.output else ""),
+              file=sys.stderr)
+    if skips:
+        sys.exit(1)
+
+
+def _export(args) -> None:
+    from hwr.app.export import export_onnx
+
+    meta = export_onnx(args.model, args.out, opset=_positive(args.opset, "--opset"))
+    print(f"wrote {args.out}: ONNX opset {meta['opset']}, dynamic batch, input uint8 (N, 64, 256), "
+          f"{meta['rnn'].upper()}, resize {meta['resize']}")
+
+
+def _serve(args) -> None:
+    from hwr.app import serve
+
+    limits = serve.Limits(max_files=_positive(args.max_files, "--max-files"),
+                          max_file_bytes=_positive(args.max_file_bytes, "--max-file-bytes"),
+                          max_pixels=_positive(args.max_pixels, "--max-pixels"))
+    path, decoder = reading_setup(args)
+    app = serve.load_app(path, limits=limits, device=args.device, decoder=decoder)
+    print(f"serving {path} ({app.state.predictor.backend}) on http://{args.host}:{args.port}/ - Ctrl-C stops",
+          file=sys.stderr)
+    serve.run(app, host=args.host, port=args.port)
+
+
+def _synth(args) -> None:
+    from hwr.synth import generate_dataset, render_preview
+
+    target = args.preview or args.out_dir
+    if not target:
+        raise HwrError("synth: give OUT_DIR (where the zips and CSVs go) or --preview FILE.png")
+    if not args.preview and Path(target).exists() and not Path(target).is_dir():
+        raise HwrError(f"synth: {target} is a file, not a folder; give a folder for the zips and CSVs")
+    try:
+        if args.preview:
+            render_preview(args.preview, n=args.count, seed=args.seed)
+            print(f"wrote {args.preview}")
+            return
+        sizes = {"train": args.train, "validation": args.validation, "test": args.test}
+        stats = generate_dataset(args.out_dir, sizes, seed=args.seed, jobs=args.jobs, progress=True)
+    except ValueError as exc:
+        raise HwrError(f"synth: {exc}") from None
+    except OSError as exc:  # e.g. a parent that is a file, a read-only folder, a full disk
+        culprit = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(target) else ""
+        raise HwrError(f"synth: cannot write {target}: {exc.strerror or exc}{culprit}; "
+                       "choose a writable place") from None
+    for split, s in stats.items():
+        print(f"{split}: {s['images']} images")
+
+
+def _overrides(args) -> None:
+    base = Path(args.params) if args.params else (layout.find_project() or Path.cwd()) / layout.PARAMS_FILE
+    print(" ".join(params_module.override_arguments(args.file, base)))
+
+
+def _model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", help="a model file: model.pt, or an exported .onnx "
+                                   "(default: models/<rnn>-full/model.pt of the project here or above)")
+    p.add_argument("--rnn", choices=RNNS, help="model family (default: `rnn` in params.yaml)")
+    p.add_argument("--params", help="params file that selects the model (default: the project's params.yaml)")
+    p.add_argument("--device", help="torch models: cpu, cuda, cuda:1 ... (default: cuda when present)")
+    p.add_argument("--decoder", choices=DECODERS,
+                   help="greedy, beam (+ character model) or lexicon (+ known names) (default: the project's "
+                        "evaluate.decoder, greedy outside a project)")
+    p.add_argument("--top-k", type=int, default=1, help="also give the next K-1 candidates (beam, lexicon)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from hwr.params import SynthParams
+
+    sizes = SynthParams().sizes  # `hwr synth` makes what the synth stage makes by default
+
+    parser = argparse.ArgumentParser(prog="hwr", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"hwr {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("predict", help="recognise handwritten names in image files")
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="image files, folders (read recursively), globs, or - for paths on standard input")
+    _model_options(p)
+    p.add_argument("--json", action="store_true", help="one JSON object a line instead of TSV")
+    p.add_argument("--output", "-o", metavar="FILE", help="write the results to FILE (whole, or not at all)")
+    p.add_argument("--batch-size", type=int, default=64, help="images read at once (default: 64)")
+    p.set_defaults(func=_predict)
+
+    e = sub.add_parser("export", help="export a model to ONNX (runs on onnxruntime, without torch)")
+    e.add_argument("model", metavar="MODEL.pt", help="a model file training wrote")
+    e.add_argument("out", metavar="OUT.onnx", help="the ONNX file to write")
+    from hwr.app.export import OPSET
+
+    e.add_argument("--opset", type=int, default=OPSET, help=f"ONNX opset (default: {OPSET})")
+    e.set_defaults(func=_export)
+
+    v = sub.add_parser("serve", help="a web page and JSON API that read uploaded scans and drawings")
+    _model_options(v)
+    v.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
+    v.add_argument("--port", type=int, default=8000)
+    from hwr.app.serve import Limits
+
+    v.add_argument("--max-files", type=int, default=Limits.max_files, help="images per request")
+    v.add_argument("--max-file-bytes", type=int, default=Limits.max_file_bytes, help="bytes per image")
+    v.add_argument("--max-pixels", type=int, default=Limits.max_pixels, help="pixels per image (width x height)")
+    v.set_defaults(func=_serve)
+
+    s = sub.add_parser("synth", help="generate a synthetic dataset in the Kaggle layout")
+    s.add_argument("out_dir", nargs="?", help="output folder for <split>_v2.zip and written_name_<split>_v2.csv")
+    s.add_argument("--train", type=int, default=sizes["train"])
+    s.add_argument("--validation", type=int, default=sizes["validation"])
+    s.add_argument("--test", type=int, default=sizes["test"])
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
+    s.add_argument("--preview", metavar="FILE.png", help="write a contact sheet of samples instead")
+    s.add_argument("--count", type=int, default=48, help="samples on the contact sheet")
+    s.set_defaults(func=_synth)
+
+    o = sub.add_parser("overrides", help="a file of params.yaml changes as the -S options of dvc exp run",
+                       description="Print the `dvc exp run` options that apply an overrides file (the keys of "
+                                   "params.yaml it changes), after checking every key and the params they make. "
+                                   "Example: dvc exp run $(hwr overrides configs/study.yaml)")
+    o.add_argument("file", metavar="FILE", help="an overrides file, e.g. configs/study.yaml")
+    o.add_argument("--params", help="the params file it changes (default: the project's params.yaml)")
+    o.set_defaults(func=_overrides)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    with exit_codes():
+        args.func(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""A trained model ready to read images: a model file training wrote (``.pt``, run by torch) or one
+``hwr export`` wrote (``.onnx``, run by onnxruntime).
+
+``open_model(path).read(images)`` turns (N, 64, 256) uint8 images (``hwr.data.images.to_model_input``)
+into one :class:`hwr.decoding.greedy.Reading` per image, with the decoder given (greedy by default).
+An ONNX model is run without torch: this module, ``hwr.data.images`` and ``hwr.decoding.greedy`` import it only
+for a torch model, so ``hwr predict --model x.onnx`` works where torch is not installed.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from hwr.core.alphabet import ALPHABET
+from hwr.core.errors import HwrError
+from hwr.data.images import RESIZE_MODES
+from hwr.decoding.greedy import Reading, greedy_read
+
+log = logging.getLogger(__name__)
+
+Decoder = Callable[[np.ndarray], list[Reading]]  # (N, T, C) log-probabilities -> readings
+
+ONNX_INPUT = "images"  # uint8 (N, 64, 256), white 255: normalisation is inside the graph
+ONNX_OUTPUT = "log_probs"  # float32 (N, 64, 30), log-softmax over the classes (blank last)
+
+
+class Predictor:
+    """A model and how to feed it: ``resize`` is the mode its images must be prepared with."""
+
+    backend = ""
+
+    def __init__(self, path: Path, rnn: str, resize: str, decoder: Decoder, batch_size: int):
+        if resize not in RESIZE_MODES:
+            raise HwrError(f"{path}: unknown resize mode {resize!r} in the model; expected crop or fit")
+        self.path, self.rnn, self.resize, self.decoder, self.batch_size = path, rnn, resize, decoder, batch_size
+
+    def describe(self) -> dict:
+        return {"model": str(self.path), "backend": self.backend, "rnn": self.rnn, "resize": self.resize}
+
+    def read(self, images: np.ndarray) -> list[Reading]:
+        raise NotImplementedError
+
+
+class TorchPredictor(Predictor):
+    backend = "torch"
+
+    def __init__(self, path: Path, decoder: Decoder, batch_size: int, device: str | None, precision: str):
+        from hwr.model.checkpoints import load_model
+        from hwr.model.runtime import choose_device, resolve_precision
+
+        self.device = choose_device(device)
+        self.model, config = load_model(path, self.device)
+        self.dtype = resolve_precision(precision, self.device)
+        super().__init__(path, config["rnn"], config.get("resize", "crop"), decoder, batch_size)
+
+    def read(self, images: np.ndarray) -> list[Reading]:
+        from hwr.model.inference import recognise
+
+        readings, _ = recognise(self.model, images, batch_size=self.batch_size, device=self.device,
+                                dtype=self.dtype, decoder=self.decoder)
+        return readings
+
+
+class OnnxPredictor(Predictor):
+    backend = "onnxruntime"
+
+    def __init__(self, path: Path, decoder: Decoder, batch_size: int, threads: int = 0):
+        try:
+            import onnxruntime
+        except ImportError:
+            raise HwrError(f"{path}: an ONNX model needs onnxruntime; install it with pip install 'hwr[onnx]'") from None
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads  # 0: onnxruntime's default, one per physical core
+        options.log_severity_level = 3  # errors only: its warnings are not the user's business
+        try:
+            self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own types for a corrupt or foreign file
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            raise HwrError(f"{path}: not a readable ONNX model ({first}); export it again with hwr export") from None
+        meta = self.session.get_modelmeta().custom_metadata_map
+        if "rnn" not in meta or "resize" not in meta:
+            raise HwrError(f"{path}: an ONNX model but not one hwr exported (no hwr metadata); export it with hwr export")
+        if meta.get("alphabet") != ALPHABET:
+            raise HwrError(f"{path}: exported with another alphabet; export it again with this version of hwr")
+        super().__init__(path, meta["rnn"], meta["resize"], decoder, batch_size)
+
+    def read(self, images: np.ndarray) -> list[Reading]:
+        readings: list[Reading] = []
+        for start in range(0, len(images), self.batch_size):
+            batch = np.ascontiguousarray(images[start : start + self.batch_size], dtype=np.uint8)
+            (log_probs,) = self.session.run([ONNX_OUTPUT], {ONNX_INPUT: batch})
+            readings.extend(self.decoder(log_probs))
+        return readings
+
+
+def open_model(path: str | Path, *, decoder: Decoder = greedy_read, batch_size: int = 64,
+               device: str | None = None, precision: str = "auto") -> Predictor:
+    """The model in ``path``: ONNX for a ``.onnx`` file, else a torch model file. ``device`` and
+    ``precision`` (as ``train.precision``: auto runs in bf16 where the CPU has it) are for torch
+    models (default device: CUDA when present); ONNX models run on the CPU in float32."""
+    path = Path(path)
+    if batch_size < 1:
+        raise HwrError(f"batch size must be a positive number of images, not {batch_size}")
+    if not path.is_file():
+        what = "is a folder, not a model file" if path.is_dir() else "model not found"
+        raise HwrError(f"{path}: {what}; train one first (dvc repro) or give --model FILE")
+    if path.suffix.lower() == ".onnx":
+        if device not in (None, "cpu"):
+            raise HwrError(f"{path}: ONNX models run on the CPU here; drop --device {device}")
+        return OnnxPredictor(path, decoder, batch_size)
+    return TorchPredictor(path, decoder, batch_size, device, precision)

@@ -1,0 +1,2 @@
+"""Measuring a trained model: metrics, reading a split with several decoders, the comparison report and
+its figures."""

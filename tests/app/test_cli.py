@@ -1,0 +1,350 @@
+import io
+import json
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from _support import describe, jpeg_bytes, run, subprocess_env
+
+from hwr import __version__
+from hwr.app import cli
+from hwr.core.alphabet import ALPHABET
+from hwr.decoding.greedy import Reading
+from hwr.model.checkpoints import atomic_save, save_model
+from hwr.model.crnn import CRNN
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    """A freshly initialised GRU model saved as training saves it."""
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("model") / "model.pt"
+    save_model(path, CRNN("gru"), {"rnn": "gru", "subset": "full", "resize": "crop"})
+    return path
+
+
+def hwr_command():
+    script = Path(sys.executable).parent / "hwr"
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "hwr.app.cli"]
+
+
+def predictions(out: str) -> dict[str, tuple[str, float]]:
+    """TSV lines -> {path: (text, confidence)}, checking every field."""
+    rows = {}
+    for line in out.splitlines():
+        path, text, confidence = line.split("\t")
+        assert set(text) <= set(ALPHABET)
+        assert 0.0 <= float(confidence) <= 1.0
+        rows[path] = (text, float(confidence))
+    return rows
+
+
+def images_in(folder: Path, names: list[str]) -> list[Path]:
+    paths = []
+    for i, name in enumerate(names):
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(jpeg_bytes(324, 36, seed=i, fmt="PNG" if name.endswith(".png") else "JPEG"))
+        paths.append(path)
+    return paths
+
+
+def predict(capsys, *args) -> tuple[int, str, str]:
+    """cli.main(['predict', *args]) -> (exit code, stdout, stderr)."""
+    try:
+        cli.main(["predict", *map(str, args)])
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"hwr {__version__}"
+
+
+def test_predict_subprocess_good_and_bad_files(tmp_path, model_file):
+    good = tmp_path / "name.jpg"
+    good.write_bytes(jpeg_bytes(324, 36))
+    bad = tmp_path / "notes.txt"
+    bad.write_text("this is not an image\n")
+    result = run([*hwr_command(), "predict", str(good), str(bad), "--model", str(model_file), "--device", "cpu"],
+                 tmp_path, subprocess_env(tmp_path), timeout=300)
+    assert result.returncode == 1, describe(result)
+    assert list(predictions(result.stdout)) == [str(good)], describe(result)
+    assert f"skipped {bad}: not an image" in result.stderr, describe(result)
+    assert "read 1 image; skipped 1: 1 not an image" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_folder_is_read_recursively_and_every_skip_counted(tmp_path, model_file, capsys):
+    scans = tmp_path / "scans"
+    good = images_in(scans, ["b.jpg", "a.png", "deeper/c.JPG", "deeper/more/d.jpeg"])
+    (scans / "empty.jpg").write_bytes(b"")
+    (scans / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    (scans / "README.txt").write_text("scans of names\n")  # not named like an image: ignored, counted
+    images_in(scans, [".hidden/e.jpg", "._a.png"])  # hidden: ignored, counted
+    code, out, err = predict(capsys, scans, tmp_path / "gone.jpg", "--model", model_file, "--device", "cpu")
+    assert code == 1
+    expected = [scans / "a.png", scans / "b.jpg", scans / "deeper/c.JPG", scans / "deeper/more/d.jpeg"]
+    assert sorted(good) == sorted(expected)
+    assert list(predictions(out)) == [str(p) for p in expected]  # sorted, folder by folder
+    assert f"skipped {scans / 'empty.jpg'}: empty file" in err
+    assert f"skipped {scans / 'broken.jpg'}: not an image" in err
+    assert f"skipped {tmp_path / 'gone.jpg'}: not found" in err
+    assert err.strip().splitlines()[-1] == ("read 4 images; skipped 3: 1 not found, 1 not an image, 1 empty file; "
+                                            "ignored 2 other files in folders (not named like images)")
+    assert "Traceback" not in err
+
+
+def test_globs_and_paths_on_stdin(tmp_path, model_file, capsys, monkeypatch):
+    paths = images_in(tmp_path, ["x1.png", "x2.png", "y.jpg"])
+    monkeypatch.chdir(tmp_path)
+    code, out, err = predict(capsys, "x*.png", "nothing*.jpg", "--model", model_file)
+    assert code == 1 and list(predictions(out)) == ["x1.png", "x2.png"]
+    assert "skipped nothing*.jpg: no match" in err
+    monkeypatch.setattr(sys, "stdin", io.StringIO(f"{paths[2]}\n\n{paths[0]}\n"))
+    code, out, err = predict(capsys, "-", "--model", model_file)
+    assert code == 0 and err == ""
+    assert list(predictions(out)) == [str(paths[2]), str(paths[0])]
+
+
+def test_json_lines_and_alternatives(tmp_path, model_file, capsys, monkeypatch):
+    images = images_in(tmp_path, ["a.jpg", "b.jpg"])
+    code, out, _ = predict(capsys, *images, "--model", model_file, "--json")
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and [r["path"] for r in rows] == [str(p) for p in images]
+    tsv = predictions(predict(capsys, *images, "--model", model_file)[1])
+    for row in rows:
+        assert set(row) == {"path", "text", "confidence"}  # greedy has no alternatives
+        assert tsv[row["path"]] == (row["text"], pytest.approx(row["confidence"], abs=5e-5))
+
+    def with_alternatives(log_probs):  # a decoder that gives alternatives, as beam search does
+        return [Reading("ANNA", 0.5, (("ANA", 0.25), ("HANNA", 0.125)))] * len(log_probs)
+
+    monkeypatch.setattr(cli, "reading_setup", lambda args: (Path(args.model), with_alternatives))
+    out = predict(capsys, images[0], "--model", model_file, "--json")[1]
+    assert json.loads(out) == {"path": str(images[0]), "text": "ANNA", "confidence": 0.5,
+                               "alternatives": [{"text": "ANA", "confidence": 0.25}, {"text": "HANNA", "confidence": 0.125}]}
+    out = predict(capsys, images[0], "--model", model_file)[1]
+    assert out == f"{images[0]}\tANNA\t0.5000\tANA\t0.2500\tHANNA\t0.1250\n"
+
+
+def test_output_file_is_written_whole(tmp_path, model_file, capsys):
+    images = images_in(tmp_path / "in", ["a.jpg", "b.jpg", "c.jpg"])
+    target = tmp_path / "out" / "names.tsv"
+    code, out, err = predict(capsys, tmp_path / "in", "--model", model_file, "--output", target, "--batch-size", "2")
+    assert code == 0 and out == ""
+    assert list(predictions(target.read_text())) == [str(p) for p in images]
+    assert err.strip() == f"read 3 images; wrote {target}"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["names.tsv"]  # no temporary file left
+    # a run that fails leaves the earlier output as it was
+    before = target.read_text()
+    code, _, err = predict(capsys, tmp_path / "in", "--model", tmp_path / "none.pt", "--output", target)
+    assert code == 2 and target.read_text() == before
+    assert sorted(p.name for p in target.parent.iterdir()) == ["names.tsv"]
+
+
+@pytest.mark.parametrize("size", ["0", "-1"])
+def test_batch_size_must_be_positive(tmp_path, model_file, capsys, size):
+    images = images_in(tmp_path, ["a.jpg"])
+    code, out, err = predict(capsys, *images, "--model", model_file, "--batch-size", size)
+    assert code == 2 and out == ""
+    assert err == f"error: --batch-size must be a positive whole number, not {size}\n"
+
+
+def test_batches_give_the_same_readings(tmp_path, model_file, capsys):
+    images = images_in(tmp_path, [f"{i}.jpg" for i in range(5)])
+    one = predict(capsys, *images, "--model", model_file, "--batch-size", "1")[1]
+    many = predict(capsys, *images, "--model", model_file, "--batch-size", "3")[1]
+    assert [t for t, _ in predictions(one).values()] == [t for t, _ in predictions(many).values()]
+
+
+def test_progress_bar_only_on_a_terminal(tmp_path, model_file, capsys, monkeypatch):
+    folder = tmp_path / "many"
+    images_in(folder, [f"{i}.jpg" for i in range(4)])
+    _, _, err = predict(capsys, folder, "--model", model_file, "--batch-size", "1")
+    assert err == ""  # stderr is not a terminal here: no bar
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    cli.main(["predict", str(folder), "--model", str(model_file), "--batch-size", "1"])
+    assert "/4 [" in terminal.getvalue() and "image/s" in terminal.getvalue()  # the bar showed (then cleared)
+
+
+def test_works_from_any_folder_with_model(tmp_path, model_file, capsys, monkeypatch):
+    elsewhere = tmp_path / "elsewhere"
+    images = images_in(elsewhere, ["a.jpg"])
+    monkeypatch.chdir(elsewhere)  # no project here or above
+    code, out, _ = predict(capsys, "a.jpg", "--model", model_file)
+    assert code == 0 and list(predictions(out)) == ["a.jpg"]
+    code, out, err = predict(capsys, images[0])
+    assert code == 2 and out == ""
+    assert err.startswith("error: no --model given and no hwr project") and len(err.splitlines()) == 1
+
+
+def test_predict_uses_the_model_named_by_params_from_a_subfolder(tmp_path, monkeypatch, capsys):
+    torch.manual_seed(0)
+    save_model(tmp_path / "models" / "lstm-full" / "model.pt", CRNN("lstm"), {"rnn": "lstm", "resize": "fit"})
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"rnn": "lstm"}))
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    images = []
+    for i, size in enumerate([(324, 36), (100, 20), (600, 120)]):
+        images.append(tmp_path / "scans" / f"img{i}.png")
+        images[-1].parent.mkdir(exist_ok=True)
+        images[-1].write_bytes(jpeg_bytes(*size, seed=i, fmt="PNG"))
+    monkeypatch.chdir(tmp_path / "scans")
+    code, out, _ = predict(capsys, *[p.name for p in images], "--device", "cpu", "--batch-size", "2")
+    assert code == 0 and list(predictions(out)) == [p.name for p in images]
+    code, _, err = predict(capsys, images[0].name, "--rnn", "gru")  # the project has no GRU model
+    assert code == 2 and "gru-full" in err and "not found" in err
+
+
+def test_predict_real_image(tmp_path, real_sample, model_file, capsys):
+    with zipfile.ZipFile(real_sample / "test_v2.zip") as zf:
+        member = next(n for n in zf.namelist() if n.endswith(".jpg"))
+        image = tmp_path / Path(member).name
+        image.write_bytes(zf.read(member))
+    code, out, _ = predict(capsys, image, "--model", model_file, "--device", "cpu")
+    assert code == 0 and list(predictions(out)) == [str(image)]
+
+
+def test_predict_without_model(tmp_path, capsys):
+    image = tmp_path / "a.jpg"
+    image.write_bytes(jpeg_bytes())
+    code, _, err = predict(capsys, image, "--model", tmp_path / "none.pt")
+    assert code == 2
+    assert err.startswith("error: ") and "none.pt" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("content", [torch.zeros(3), {"weights": [1, 2]}, "trainer"])
+def test_a_torch_file_that_is_not_a_model_is_one_line(tmp_path, capsys, content):
+    image = tmp_path / "a.jpg"
+    image.write_bytes(jpeg_bytes())
+    path = tmp_path / "foreign.pt"
+    atomic_save({"trainer": {}, "best_model": {}} if content == "trainer" else content, path)
+    code, out, err = predict(capsys, image, "--model", path)
+    assert code == 2 and out == ""
+    assert err.startswith(f"error: {path}: ") and len(err.splitlines()) == 1
+    assert ("training checkpoint" if content == "trainer" else "not an hwr model") in err
+
+
+def test_nothing_to_read(tmp_path, model_file, capsys):
+    (tmp_path / "notes.txt").write_text("no scans here\n")
+    code, _, err = predict(capsys, tmp_path, "--model", model_file)
+    assert code == 2 and err.startswith(f"error: no images found in {tmp_path}; hwr reads files ending in .bmp")
+    assert err.endswith("(1 other file ignored)\n") and len(err.splitlines()) == 1
+
+
+def test_predict_with_bad_params_names_the_key(tmp_path, monkeypatch, capsys):
+    (tmp_path / "params.yaml").write_text("rnn: foo\n")
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    image = tmp_path / "a.jpg"
+    image.write_bytes(jpeg_bytes())
+    monkeypatch.chdir(tmp_path)
+    code, _, err = predict(capsys, image)
+    assert code == 2
+    assert err.startswith("error: ") and "rnn" in err and "foo" in err
+
+
+def test_synth_needs_an_output(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["synth"])
+    assert info.value.code == 2
+    assert capsys.readouterr().err.startswith("error: synth: give OUT_DIR")
+
+
+def test_synth_writes_a_dataset(tmp_path, capsys):
+    cli.main(["synth", str(tmp_path / "out"), "--train", "3", "--validation", "1", "--test", "1", "--jobs", "1"])
+    assert "train: 3 images" in capsys.readouterr().out
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "test_v2.zip", "train_v2.zip", "validation_v2.zip", "written_name_test_v2.csv", "written_name_train_v2.csv",
+        "written_name_validation_v2.csv"]
+def test_predict_with_the_lexicon_decoder_and_top_k(tmp_path, monkeypatch, model_file, capsys):
+    from collections import Counter
+
+    from hwr.decoding.lexicon import write_lexicon
+
+    write_lexicon(tmp_path / "data" / "lexicon", Counter({"MARTIN": 3, "LEA": 2}), order=3)
+    image = tmp_path / "name.png"
+    image.write_bytes(jpeg_bytes(324, 36, fmt="PNG"))
+    monkeypatch.chdir(tmp_path)
+    cli.main(["predict", str(image), "--model", str(model_file), "--device", "cpu", "--decoder", "lexicon",
+              "--top-k", "3"])
+    fields = capsys.readouterr().out.splitlines()[0].split("\t")
+    texts, confidences = fields[1::2], [float(c) for c in fields[2::2]]  # the reading, then up to 2 alternatives
+    assert fields[0] == str(image) and 1 <= len(texts) == len(confidences) <= 3
+    assert len(set(texts)) == len(texts) and confidences == sorted(confidences, reverse=True)
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--decoder", "greedy", "--top-k", "2"], "greedy decoding reads one name"),
+    (["--decoder", "beam"], "dvc repro lexicon"),
+])
+def test_predict_decoder_errors_are_one_line(tmp_path, monkeypatch, model_file, capsys, options, message):
+    image = tmp_path / "name.png"
+    image.write_bytes(jpeg_bytes(324, 36, fmt="PNG"))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as info:
+        cli.main(["predict", str(image), "--model", str(model_file), "--device", "cpu", *options])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_greedy_readings_get_the_calibration_evaluate_fitted(tmp_path, monkeypatch, capsys, caplog):
+    from hwr.decoding.confidence import Calibration
+
+    torch.manual_seed(0)
+    save_model(tmp_path / "models" / "gru-full" / "model.pt", CRNN("gru"), {"rnn": "gru", "resize": "crop"})
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"rnn": "gru", "evaluate": {"decoder": "greedy"}}))
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    images = images_in(tmp_path / "scans", ["a.jpg", "b.jpg"])
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = predict(capsys, *images)
+    raw = predictions(out)
+    assert code == 0 and all(c != 0.25 for _, c in raw.values())
+    Calibration((0.0, 1.0), (0.25, 0.25)).save(tmp_path / "eval" / "gru-full" / "calibration.json", decoder="greedy")
+    code, out, _ = predict(capsys, *images)
+    assert code == 0 and {p: c for p, (_, c) in predictions(out).items()} == dict.fromkeys(raw, 0.25)
+    # fitted for another decoder: raw confidences, and a warning says why
+    Calibration((0.0, 1.0), (0.25, 0.25)).save(tmp_path / "eval" / "gru-full" / "calibration.json", decoder="beam",
+                                               beam_width=16, lm_weight=0.5)
+    code, out, _ = predict(capsys, *images)
+    assert code == 0 and predictions(out) == raw and "not calibrated" in caplog.text
+
+
+def test_a_project_without_its_lexicon_reads_greedily_unless_asked(tmp_path, monkeypatch, model_file, capsys, caplog):
+    """evaluate.decoder: lexicon in a project whose lexicon stage has not run (a fresh clone):
+    hwr predict reads greedily and says why; --decoder lexicon asks for it and gets the error."""
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"evaluate": {"decoder": "lexicon"}}))
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    images = images_in(tmp_path / "scans", ["a.jpg"])
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = predict(capsys, images[0], "--model", model_file)
+    assert code == 0 and list(predictions(out)) == [str(images[0])]
+    assert "greedy decoder instead of evaluate.decoder=lexicon" in caplog.text
+    code, out, err = predict(capsys, images[0], "--model", model_file, "--decoder", "lexicon")
+    assert code == 2 and out == "" and "build the lexicon first" in err and len(err.splitlines()) == 1
+
+
+def test_overrides_prints_the_dvc_options_of_a_file(repo_root, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(repo_root)
+    cli.main(["overrides", "configs/study.yaml"])
+    options = capsys.readouterr().out.split()
+    assert set(options[::2]) == {"-S"} and len(options) % 2 == 0  # one value after each -S
+    assert "train.batch_size=128" in options[1::2] and "evaluate.decoder=greedy" in options[1::2]
+    (tmp_path / "typo.yaml").write_text("train: {batchsize: 8}\n")
+    with pytest.raises(SystemExit) as info:
+        cli.main(["overrides", str(tmp_path / "typo.yaml")])
+    assert info.value.code == 2 and "train.batchsize" in capsys.readouterr().err

@@ -1,0 +1,58 @@
+import numpy as np
+import pytest
+import torch
+
+from hwr.app.predictor import open_model
+from hwr.core.errors import HwrError
+from hwr.decoding.greedy import greedy_read
+from hwr.model.checkpoints import save_model
+from hwr.model.crnn import CRNN
+from hwr.model.inference import recognise
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("predictor") / "model.pt"
+    save_model(path, CRNN("lstm"), {"rnn": "lstm", "subset": "full", "resize": "fit"})
+    return path
+
+
+def test_torch_model_reads_as_recognise_does(model_file):
+    predictor = open_model(model_file, batch_size=2, device="cpu", precision="fp32")
+    assert predictor.describe() == {"model": str(model_file), "backend": "torch", "rnn": "lstm", "resize": "fit"}
+    images = np.random.default_rng(0).integers(0, 256, (5, 64, 256), dtype=np.uint8)
+    expected, _ = recognise(predictor.model, images, batch_size=5, decoder=greedy_read)
+    assert predictor.read(images) == expected
+
+
+def test_decoder_plugs_in(model_file):
+    seen = []
+
+    def decoder(log_probs):
+        seen.append(tuple(log_probs.shape))
+        return ["read"] * len(log_probs)
+
+    predictor = open_model(model_file, decoder=decoder, batch_size=4, device="cpu")
+    assert predictor.read(np.full((6, 64, 256), 255, np.uint8)) == ["read"] * 6
+    assert seen == [(4, 64, 30), (2, 64, 30)]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"batch_size": 0}, "batch size must be a positive number"),
+    ({"device": "tpu"}, "unknown device 'tpu'"),
+])
+def test_bad_options(model_file, kwargs, message):
+    with pytest.raises(HwrError, match=message):
+        open_model(model_file, **kwargs)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA GPU is present")
+def test_cuda_without_a_gpu(model_file):
+    with pytest.raises(HwrError, match="sees no CUDA GPU"):
+        open_model(model_file, device="cuda")
+
+
+def test_a_folder_is_not_a_model(tmp_path):
+    with pytest.raises(HwrError, match="is a folder, not a model file"):
+        open_model(tmp_path)

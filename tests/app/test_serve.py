@@ -1,0 +1,160 @@
+import io
+import re
+import tempfile
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+from _support import jpeg_bytes
+from PIL import Image
+
+from hwr.app import cli
+from hwr.data.images import to_model_input
+from hwr.model.checkpoints import save_model
+from hwr.model.crnn import CRNN
+
+pytest.importorskip("fastapi", reason="the serve extra is not installed (pip install 'hwr[serve]')")
+pytest.importorskip("httpx2", reason="FastAPI's test client needs httpx2 (pip install 'hwr[test]')")
+from fastapi.testclient import TestClient  # noqa: E402
+
+from hwr.app.serve import WEB_DIR, Limits, load_app  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("serve") / "model.pt"
+    save_model(path, CRNN("gru"), {"rnn": "gru", "subset": "full", "resize": "crop"})
+    return path
+
+
+@pytest.fixture(scope="module")
+def app(model_file):
+    return load_app(model_file, limits=Limits(max_files=3, max_file_bytes=100_000, max_pixels=2_000_000), device="cpu")
+
+
+@pytest.fixture
+def client(app):
+    with TestClient(app) as c:
+        yield c
+
+
+def expected_text(app, data: bytes) -> str:
+    predictor = app.state.predictor
+    return predictor.read(to_model_input(data, predictor.resize)[None])[0].text
+
+
+def upload(*files: tuple[str, bytes]):
+    return [("files", (name, data, "application/octet-stream")) for name, data in files]
+
+
+def test_health_names_the_model_and_limits(client, model_file):
+    body = client.get("/health").json()
+    assert body["status"] == "ok" and body["backend"] == "torch" and body["rnn"] == "gru"
+    assert body["model"] == str(model_file) and body["resize"] == "crop"
+    assert body["limits"]["max_files"] == 3 and body["limits"]["max_file_bytes"] == 100_000
+
+
+def test_page_needs_nothing_from_other_sites(client):
+    page = client.get("/")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert sorted(assets) == ["/static/app.js", "/static/style.css"]
+    for asset in assets:
+        assert client.get(asset).status_code == 200
+    for path in WEB_DIR.iterdir():  # no address of another host anywhere: it works offline
+        assert "://" not in path.read_text(encoding="utf-8"), path
+
+
+def test_one_scan(client, app, real_sample):
+    with zipfile.ZipFile(real_sample / "test_v2.zip") as zf:
+        name = next(n for n in zf.namelist() if n.endswith(".jpg"))
+        data = zf.read(name)
+    answer = client.post("/predict", files=upload(("scan.jpg", data)))
+    assert answer.status_code == 200
+    (result,) = answer.json()["results"]
+    assert result["name"] == "scan.jpg" and result["text"] == expected_text(app, data)
+    assert 0 <= result["confidence"] <= 1 and result["alternatives"] == []
+
+
+def test_several_files_in_order_with_one_bad(client, app):
+    a, b = jpeg_bytes(324, 36, seed=1), jpeg_bytes(200, 50, seed=2, fmt="PNG")
+    answer = client.post("/predict", files=upload(("a.jpg", a), ("notes.txt", b"not an image"), ("b.png", b)))
+    assert answer.status_code == 200
+    results = answer.json()["results"]
+    assert [r["name"] for r in results] == ["a.jpg", "notes.txt", "b.png"]
+    assert results[0]["text"] == expected_text(app, a) and results[2]["text"] == expected_text(app, b)
+    assert results[1] == {"name": "notes.txt", "error": "notes.txt: not an image this server can read (JPEG, PNG, ...)"}
+
+
+def test_limits_give_clear_errors(client):
+    too_many = client.post("/predict", files=upload(*[(f"{i}.jpg", jpeg_bytes(seed=i)) for i in range(4)]))
+    assert too_many.status_code == 413
+    assert too_many.json() == {"error": "more than 3 images in one request; send at most 3"}
+
+    noise = np.random.default_rng(0).integers(0, 256, (300, 400), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(noise).save(buffer, format="PNG")  # ~120 kB: over the 100,000-byte limit
+    big = client.post("/predict", files=upload(("big.png", buffer.getvalue())))
+    assert big.status_code == 422
+    assert big.json()["error"] == f"big.png: {len(buffer.getvalue()):,} bytes, more than the 100,000 this server takes per image"
+
+    buffer = io.BytesIO()
+    Image.new("L", (3000, 1000), 255).save(buffer, format="PNG")  # small file, 3 million pixels
+    wide = client.post("/predict", files=upload(("wide.png", buffer.getvalue())))
+    assert wide.status_code == 422
+    assert wide.json()["error"] == "wide.png: 3000 x 1000 pixels, more than the 2,000,000 this server takes per image"
+
+    huge = client.post("/predict", files=upload(*[(f"{i}.bin", bytes(150_000)) for i in range(3)]))
+    assert huge.status_code == 413 and "this server takes at most" in huge.json()["error"]
+
+
+def test_body_is_capped_as_it_streams(client, app):
+    """A body larger than the cap is refused however it is sent (here without a Content-Length)."""
+    limit = Limits(max_files=3, max_file_bytes=100_000).max_request_bytes
+
+    def chunks():
+        boundary = b"--xyz\r\nContent-Disposition: form-data; name=\"files\"; filename=\"a.jpg\"\r\n\r\n"
+        yield boundary
+        for _ in range(limit // 65536 + 2):
+            yield bytes(65536)
+
+    answer = client.post("/predict", content=chunks(), headers={"content-type": "multipart/form-data; boundary=xyz"})
+    assert answer.status_code == 413 and answer.json()["error"].startswith("request larger than")
+
+
+@pytest.mark.parametrize("kwargs, status, message", [
+    ({"data": {"name": "x"}}, 415, "send the images as multipart/form-data"),
+    ({"json": {"name": "x"}}, 415, "send the images as multipart/form-data"),
+    ({"content": b"garbage", "headers": {"content-type": "multipart/form-data; boundary=b"}}, 400, "malformed multipart body"),
+    ({"files": {"note": (None, "just a field")}}, 400, "no image in the request"),
+])
+def test_bad_requests(client, kwargs, status, message):
+    answer = client.post("/predict", **kwargs)
+    assert answer.status_code == status and answer.json()["error"].startswith(message)
+
+
+def test_uploads_never_touch_the_disk(model_file, monkeypatch):
+    """A 1.5 MB upload, above python-multipart's default in-memory size, is still kept in memory."""
+    app = load_app(model_file, limits=Limits(max_file_bytes=4_000_000), device="cpu")
+
+    def no_disk(*args, **kwargs):
+        raise AssertionError("an upload was written to disk")
+
+    for name in ("TemporaryFile", "NamedTemporaryFile", "mkstemp", "mkdtemp"):
+        monkeypatch.setattr(tempfile, name, no_disk)
+    noise = np.random.default_rng(1).integers(0, 256, (1000, 1200), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(noise).save(buffer, format="PNG")
+    assert len(buffer.getvalue()) > 1_200_000
+    with TestClient(app) as client:
+        answer = client.post("/predict", files=upload(("noise.png", buffer.getvalue())))
+    assert answer.status_code == 200 and "text" in answer.json()["results"][0]
+
+
+def test_serve_command_checks_its_options(model_file, capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["serve", "--model", str(model_file), "--max-files", "0"])
+    assert info.value.code == 2
+    assert capsys.readouterr().err == "error: --max-files must be a positive whole number, not 0\n"

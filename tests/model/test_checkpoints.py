@@ -1,0 +1,54 @@
+import pytest
+import torch
+
+from hwr.core.errors import HwrError
+from hwr.model import checkpoints
+from hwr.model.checkpoints import load_model, save_model
+from hwr.model.crnn import CRNN
+
+
+@pytest.mark.parametrize("rnn", ["gru", "lstm"])
+def test_round_trip(tmp_path, rnn):
+    torch.manual_seed(1)
+    net = CRNN(rnn).eval()
+    path = tmp_path / "models" / f"{rnn}-full" / "model.pt"
+    save_model(path, net, {"rnn": rnn, "subset": "full", "resize": "fit"})
+    loaded, config = load_model(path)
+    assert config["rnn"] == rnn and config["resize"] == "fit" and config["alphabet"]
+    assert not loaded.training
+    # channels_last, as training runs it (the CPU's fused conv-block kernel needs that layout)
+    assert loaded.cnn[4].weight.is_contiguous(memory_format=torch.channels_last)  # conv 2 (32 -> 64)
+    assert not loaded.cnn[4].weight.is_contiguous()
+    x = torch.randint(0, 256, (2, 64, 256), dtype=torch.uint8)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), net(x))
+    assert [p.name for p in path.parent.iterdir()] == ["model.pt"]  # no temp file left
+
+
+def test_errors(tmp_path):
+    with pytest.raises(HwrError, match="not found"):
+        load_model(tmp_path / "none.pt")
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a torch file")
+    with pytest.raises(HwrError, match="not a readable hwr model"):
+        load_model(junk)
+    other = tmp_path / "other.pt"
+    checkpoints.atomic_save({"state_dict": {}, "config": {"rnn": "gru", "alphabet": "ABC"}}, other)
+    with pytest.raises(HwrError, match="another alphabet"):
+        load_model(other)
+
+
+def test_foreign_torch_files(tmp_path):
+    for name, content, message in [
+        ("tensor.pt", torch.zeros(3), "a torch file but not an hwr model"),
+        ("checkpoint.pt", {"trainer": {}, "best_model": {}, "run_id": "x"}, "a training checkpoint, not a model"),
+        ("family.pt", {"state_dict": {}, "config": {"rnn": "rnn", "alphabet": checkpoints.ALPHABET}}, "unknown rnn 'rnn'"),
+        ("shapes.pt", {"state_dict": {**CRNN("gru").state_dict(), "extra": torch.zeros(1)},
+                       "config": {"rnn": "lstm", "alphabet": checkpoints.ALPHABET}}, "do not fit hwr's LSTM CRNN"),
+    ]:
+        checkpoints.atomic_save(content, tmp_path / name)
+        with pytest.raises(HwrError, match=message) as info:
+            load_model(tmp_path / name)
+        assert "\n" not in str(info.value)
+    with pytest.raises(HwrError, match=r"\(1 unexpected, e\.g\. extra; 16 of another shape, e\.g\. rnn\.weight_ih_l0\)"):
+        load_model(tmp_path / "shapes.pt")

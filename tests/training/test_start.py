@@ -1,0 +1,36 @@
+"""hwr.training.start: the model a run starts from (train.init_from)."""
+
+import logging
+
+import pytest
+import torch
+from _support import tiny_model
+
+from hwr.core.errors import HwrError
+from hwr.training.start import load_start_model, start_weights
+
+
+def test_start_weights_are_the_model_s_and_the_digest_follows_the_file(tmp_path):
+    path = tiny_model(tmp_path / "start.pt", "lstm", seed=3)
+    weights, digest = start_weights(path, "lstm", "crop")
+    model, config = load_start_model(path)
+    assert config["rnn"] == "lstm" and weights.keys() == model.state_dict().keys()
+    assert all(torch.equal(weights[k], v) for k, v in model.state_dict().items())
+    assert start_weights(path, "lstm", "crop")[1] == digest
+    tiny_model(path, "lstm", seed=4)  # another file behind the same path
+    assert start_weights(path, "lstm", "crop")[1] != digest
+
+
+def test_a_model_of_another_family_or_a_missing_file_is_one_line(tmp_path):
+    with pytest.raises(HwrError, match=r"is a gru model; this run trains an lstm: start from an lstm model"):
+        start_weights(tiny_model(tmp_path / "g.pt", "gru"), "lstm", "crop")
+    with pytest.raises(HwrError, match="no model file to start from") as info:
+        load_start_model(tmp_path / "absent.pt")
+    assert str(tmp_path / "absent.pt") in str(info.value) and "\n" not in str(info.value)
+
+
+def test_another_resize_mode_is_a_warning(tmp_path, caplog):
+    path = tiny_model(tmp_path / "fit.pt", "gru", resize="fit")
+    with caplog.at_level(logging.WARNING):
+        start_weights(path, "gru", "crop")
+    assert "trained on 'fit' images" in caplog.text
