@@ -1,0 +1,175 @@
+import contextlib
+import io
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import pytest
+import torch
+from _support import describe, jpeg_bytes, subprocess_env
+
+from hwr.app import cli
+from hwr.app.export import OPSET, export_onnx
+from hwr.app.predictor import open_model
+from hwr.core.errors import HwrError
+from hwr.data.images import to_model_input
+from hwr.model.checkpoints import save_model
+from hwr.model.crnn import CRNN
+
+onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed (pip install 'hwr[onnx]')")
+onnxruntime = pytest.importorskip("onnxruntime", reason="the onnx extra is not installed (pip install 'hwr[onnx]')")
+
+
+class Exported(NamedTuple):
+    pt: Path
+    onnx: Path
+    said: str  # what hwr export printed
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """(model.pt, model.onnx) of an untrained GRU made decisive, saved as a fit-mode model.
+
+    A freshly initialised network's outputs are nearly uniform, with exact ties between classes,
+    where the last bit of rounding decides the arg-max; a trained one's are peaked. So the
+    classifier's weights are scaled up and its biases set apart (no two classes tie), and readings
+    become as clear-cut as a trained model's while staying varied."""
+    folder = tmp_path_factory.mktemp("export")
+    torch.manual_seed(0)
+    model = CRNN("gru")
+    with torch.no_grad():
+        model.classify.weight.mul_(20)
+        model.classify.bias.copy_(torch.randn(30))
+    save_model(folder / "model.pt", model, {"rnn": "gru", "subset": "full", "resize": "fit"})
+    said = io.StringIO()
+    with contextlib.redirect_stdout(said):
+        cli.main(["export", str(folder / "model.pt"), str(folder / "model.onnx")])
+    return Exported(folder / "model.pt", folder / "model.onnx", said.getvalue())
+
+
+def test_graph_reads_uint8_images_with_a_dynamic_batch(exported):
+    path = exported.onnx
+    proto = onnx.load(path)
+    assert [o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")] == [OPSET]
+    (graph_input,) = proto.graph.input
+    assert graph_input.type.tensor_type.elem_type == onnx.TensorProto.UINT8
+    dims = graph_input.type.tensor_type.shape.dim
+    assert dims[0].dim_param and [d.dim_value for d in dims[1:]] == [64, 256]
+    meta = {p.key: p.value for p in proto.metadata_props}
+    assert meta["rnn"] == "gru" and meta["resize"] == "fit" and meta["opset"] == str(OPSET)
+    assert sorted(p.name for p in path.parent.iterdir()) == ["model.onnx", "model.pt"]  # one file, no temp left
+
+
+def test_onnx_computes_what_torch_computes(exported):
+    pt, path = exported.pt, exported.onnx
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    torch_model = open_model(pt, precision="fp32", device="cpu").model
+    rng = np.random.default_rng(0)
+    for n in (1, 5):
+        images = rng.integers(0, 256, (n, 64, 256), dtype=np.uint8)
+        (ours,) = session.run(None, {"images": images})
+        with torch.no_grad():
+            expected = torch_model(torch.from_numpy(images)).numpy()
+        assert ours.shape == (n, 64, 30)
+        np.testing.assert_allclose(ours, expected, atol=1e-4)
+
+
+def test_resize_mode_travels_with_the_model(exported):
+    assert open_model(exported.onnx).resize == "fit"
+    assert open_model(exported.onnx).backend == "onnxruntime"
+
+
+def test_same_texts_as_torch_on_the_real_test_images(exported, real_sample):
+    pt, path = exported.pt, exported.onnx
+    with zipfile.ZipFile(real_sample / "test_v2.zip") as zf:
+        images = np.stack([to_model_input(zf.read(n), "fit") for n in zf.namelist() if n.lower().endswith(".jpg")])
+    by_torch = [r.text for r in open_model(pt, precision="fp32", device="cpu").read(images)]
+    by_onnx = [r.text for r in open_model(path).read(images)]
+    assert len(by_onnx) == len(images) >= 100
+    assert len(set(by_torch)) > 10  # varied readings, so that agreeing on them means something
+    assert by_onnx == by_torch
+
+
+TORCH_BLOCKED = """
+import importlib.abc, json, sys
+
+class NoTorch(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError("torch is not installed")
+
+sys.meta_path.insert(0, NoTorch())
+from hwr.app import cli
+try:
+    cli.main(sys.argv[1:])
+finally:
+    print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] == "torch")), file=sys.stderr)
+"""
+
+
+def test_predict_onnx_without_torch(exported, tmp_path):
+    path = exported.onnx
+    images = []
+    for i in range(3):
+        images.append(tmp_path / f"{i}.jpg")
+        images[-1].write_bytes(jpeg_bytes(324, 36, seed=i))
+    cmd = [sys.executable, "-c", TORCH_BLOCKED, "predict", *map(str, images), "--model", str(path), "--json"]
+    result = subprocess.run(cmd, cwd=tmp_path, env=subprocess_env(tmp_path), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, describe(result)
+    assert json.loads(result.stderr.splitlines()[-1]) == [], describe(result)  # torch never imported
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["path"] for r in rows] == list(map(str, images))
+    expected = open_model(path).read(np.stack([to_model_input(p.read_bytes(), "fit") for p in images]))
+    assert [r["text"] for r in rows] == [r.text for r in expected]
+
+
+def test_export_command_says_what_it_wrote(exported):
+    assert exported.said == (f"wrote {exported.onnx}: ONNX opset {OPSET}, dynamic batch, input uint8 (N, 64, 256), "
+                             "GRU, resize fit\n")
+
+
+def test_bad_onnx_files_are_one_line_errors(tmp_path, exported):
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"not a protobuf at all")
+    with pytest.raises(HwrError, match="not a readable ONNX model"):
+        open_model(junk)
+    foreign = tmp_path / "foreign.onnx"
+    proto = onnx.load(exported.onnx)
+    del proto.metadata_props[:]
+    onnx.save(proto, foreign)
+    with pytest.raises(HwrError, match="not one hwr exported"):
+        open_model(foreign)
+    with pytest.raises(HwrError, match="ONNX models run on the CPU"):
+        open_model(exported.onnx, device="cuda")
+    with pytest.raises(HwrError, match="model not found"):
+        export_onnx(tmp_path / "none.pt", tmp_path / "x.onnx")
+    assert not (tmp_path / "x.onnx").exists()
+
+
+def test_an_older_opset_is_what_the_file_declares_or_a_one_line_error(exported, tmp_path):
+    """--opset N: the file's opset_import says N (converted from what torch writes), or the export
+    stops with one line naming the opset that works; never a file that says one opset and is another."""
+    from hwr.app.export import opset_of
+
+    for opset in (OPSET - 1, 11):
+        out = tmp_path / f"opset{opset}.onnx"
+        try:
+            meta = export_onnx(exported.pt, out, opset=opset)
+        except HwrError as exc:
+            assert "\n" not in str(exc) and f"opset {opset}" in str(exc) and f"--opset {OPSET}" in str(exc)
+            assert not out.exists()
+            continue
+        assert opset_of(onnx.load(out)) == opset == int(meta["opset"])
+
+
+def test_export_to_a_folder_or_under_a_file_is_a_one_line_error(exported, tmp_path):
+    with pytest.raises(HwrError, match="is a folder; give the ONNX file to write"):
+        export_onnx(exported.pt, tmp_path)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(HwrError, match="cannot write") as info:
+        export_onnx(exported.pt, tmp_path / "file" / "m.onnx")
+    assert "\n" not in str(info.value)
