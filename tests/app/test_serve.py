@@ -1,7 +1,11 @@
 import io
 import re
+import socket
 import tempfile
+import threading
+import time
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -16,9 +20,12 @@ from hwr.model.crnn import CRNN
 
 pytest.importorskip("fastapi", reason="the serve extra is not installed (pip install 'hwr[serve]')")
 pytest.importorskip("httpx2", reason="FastAPI's test client needs httpx2 (pip install 'hwr[test]')")
+import httpx2  # noqa: E402
+import uvicorn  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
-from hwr.app.serve import WEB_DIR, Limits, load_app  # noqa: E402
+from hwr.app.serve import WEB_DIR, Limits, create_app, load_app, server_config  # noqa: E402
+from hwr.decoding.greedy import Reading  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -158,3 +165,133 @@ def test_serve_command_checks_its_options(model_file, capsys):
         cli.main(["serve", "--model", str(model_file), "--max-files", "0"])
     assert info.value.code == 2
     assert capsys.readouterr().err == "error: --max-files must be a positive whole number, not 0\n"
+
+
+def test_limits_are_checked():
+    with pytest.raises(ValueError, match="max_active must be positive"):
+        Limits(max_active=0)
+    with pytest.raises(ValueError, match="must exceed max_active"):
+        Limits(max_active=8, max_waiting=100, max_connections=100)
+    Limits(max_waiting=0)  # no queue: refuse whatever finds every place at work
+
+
+def test_openapi_declares_requests_and_responses(client):
+    schema = client.get("/openapi.json").json()
+    post = schema["paths"]["/predict"]["post"]
+    files = post["requestBody"]["content"]["multipart/form-data"]["schema"]["properties"]["files"]
+    assert files["type"] == "array" and files["items"] == {"type": "string", "format": "binary"}
+
+    def model(responses, status):
+        return responses[status]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+
+    assert {s: model(post["responses"], s) for s in post["responses"]} == {
+        "200": "Readings", "400": "ErrorMessage", "413": "ErrorMessage", "415": "ErrorMessage",
+        "422": "NothingRead", "503": "ErrorMessage"}
+    assert "Retry-After" in post["responses"]["503"]["headers"]
+    assert model(schema["paths"]["/health"]["get"]["responses"], "200") == "Health"
+    components = schema["components"]["schemas"]
+    assert set(components["Reading"]["properties"]) == {"name", "text", "confidence", "alternatives"}
+    assert set(components["FileError"]["properties"]) == {"name", "error"}
+    assert {"max_active", "max_waiting"} <= set(components["HealthLimits"]["properties"])
+
+
+def test_docs_are_served_from_here(client):
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "text/html" in docs.headers["content-type"]
+    assets = re.findall(r'(?:src|href)="([^"]+)"', docs.text)
+    assert any(a.endswith(".js") for a in assets) and any(a.endswith(".css") for a in assets)
+    for asset in assets:  # the script and styles come from this app, not a CDN: the docs work offline
+        assert asset.startswith("/"), asset
+        answer = client.get(asset)
+        assert answer.status_code == 200 and len(answer.content) > 1000, asset
+    assert "://" not in docs.text
+
+
+class BlockedPredictor:
+    """A model whose every read waits for ``release``: requests pile up behind it as behind a slow model."""
+
+    resize = "crop"
+
+    def __init__(self):
+        self.release = threading.Event()
+
+    def describe(self):
+        return {"model": "blocked", "backend": "test", "rnn": "gru", "resize": self.resize}
+
+    def read(self, images):
+        self.release.wait()
+        return [Reading("ANNA", 0.9) for _ in images]
+
+
+def serve_in_thread(app):
+    """hwr serve's uvicorn (server_config) on a free loopback port, in a thread; returns (url, stop)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(server_config(app, port=sock.getsockname()[1]))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    wait_for(lambda: server.started or not thread.is_alive())
+    assert server.started, "hwr serve did not start"
+
+    def stop():
+        server.should_exit = True
+        thread.join(timeout=30)
+
+    return f"http://127.0.0.1:{sock.getsockname()[1]}", stop
+
+
+def wait_for(condition, deadline_s: float = 60) -> None:
+    """Polls until ``condition()``; the deadline only keeps a broken server from hanging the tests."""
+    deadline = time.monotonic() + deadline_s
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def test_a_burst_waits_its_turn_and_only_the_excess_is_refused():
+    """2 at work and 3 waiting: of 8 requests at once, 3 get 503 at once and the other 5 are answered
+    once the model moves, none of the waiting ones having sent its body to the app meanwhile."""
+    predictor = BlockedPredictor()
+    limits = Limits(max_active=2, max_waiting=3, retry_after_s=7)
+    app = create_app(predictor, limits)
+    bodies_read = set()
+
+    async def counting(scope, receive, send):  # records which requests the app has read a body of
+        async def receive_counted():
+            message = await receive()
+            if message["type"] == "http.request" and message.get("body"):
+                bodies_read.add(id(scope))
+            return message
+        await app(scope, receive_counted, send)
+
+    counting.state = app.state  # server_config reads the limits (uvicorn's own) from app.state
+    url, stop = serve_in_thread(counting)
+    try:
+        scan = jpeg_bytes(seed=3)
+        with ThreadPoolExecutor(8) as pool:
+            answers = [pool.submit(httpx2.post, f"{url}/predict", files=upload((f"{i}.jpg", scan)), timeout=120)
+                       for i in range(8)]
+            admission = app.state.admission
+            wait_for(lambda: admission.running == 2 and admission.queued == 3 and sum(a.done() for a in answers) == 3)
+            assert admission.running == 2 and admission.queued == 3
+            refused = [a.result() for a in answers if a.done()]
+            assert len(refused) == 3 and len(bodies_read) <= 2
+            for answer in refused:
+                assert answer.status_code == 503 and answer.headers["retry-after"] == "7"
+                assert answer.json() == {"error": "the server is busy: 2 requests at work and 3 waiting, "
+                                                  "as many as it takes; retry in 7 s"}
+            predictor.release.set()
+            answered = [a.result() for a in answers if a.result().status_code != 503]
+        assert len(answered) == 5
+        for answer in answered:
+            assert answer.status_code == 200 and answer.json()["results"][0]["text"] == "ANNA"
+        assert admission.running == 0 and admission.queued == 0
+        assert httpx2.get(f"{url}/health").json()["limits"]["max_waiting"] == 3
+    finally:
+        predictor.release.set()
+        stop()
+
+
+def test_uvicorns_limit_is_only_a_safety_net(app):
+    config = server_config(app)
+    assert config.limit_concurrency == app.state.limits.max_connections
+    assert config.limit_concurrency > app.state.limits.max_active + app.state.limits.max_waiting

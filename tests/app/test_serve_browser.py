@@ -38,6 +38,12 @@ if not CHROMIUM:
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run"]
 MAX_FILE_BYTES = 100_000
+# where app.js puts a drawing's ink in the 64 x 256 image it sends, as a scan has it
+INK_HEIGHT, INK_LEFT, INK_TOP = 16, 10, 13
+# block capitals H, I, L as strokes in a unit box per letter (x, y from the top left), 0.7 wide
+LETTERS = [[[(0, 0), (0, 1)], [(0.7, 0), (0.7, 1)], [(0, 0.5), (0.7, 0.5)]],
+           [[(0.35, 0), (0.35, 1)]],
+           [[(0, 0), (0, 1), (0.7, 1)]]]
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +76,21 @@ def page(server):
         sync_api.expect(page.locator("#model")).to_contain_text("GRU model (torch, resize crop)")
         yield page
         browser.close()
+
+
+@pytest.fixture
+def model_inputs(server):
+    """The (64, 256) images the model reads from now on, in order (the real model still reads them)."""
+    predictor = server[1].state.predictor
+    seen = []
+
+    def read(images):
+        seen.extend(np.array(image) for image in images)
+        return type(predictor).read(predictor, images)
+
+    predictor.read = read  # recognise() looks the method up at each call
+    yield seen
+    del predictor.read
 
 
 def shown_text(app, data: bytes) -> str:
@@ -115,3 +136,85 @@ def test_an_oversize_upload_shows_the_error(page, tmp_path):
     sync_api.expect(page.locator("#error")).to_have_text(
         f"big.png: {big.stat().st_size:,} bytes, more than the {MAX_FILE_BYTES:,} this server takes per image")
     sync_api.expect(page.locator('.result.failed[data-name="big.png"] .message')).to_contain_text("more than")
+
+
+def write_capitals(page, left: float, top: float, height: float) -> tuple[float, float]:
+    """Writes H I L on the pad, ``height`` pad pixels tall from (left, top); returns the ink's (width, height)."""
+    box = page.locator("#pad").bounding_box()
+    css = box["width"] / 512  # the pad is 512 pixels wide however wide it is shown
+    for n, letter in enumerate(LETTERS):
+        for stroke in letter:
+            points = [(left + (n * 1.1 + x) * height, top + y * height) for x, y in stroke]
+            page.mouse.move(box["x"] + points[0][0] * css, box["y"] + points[0][1] * css)
+            page.mouse.down()
+            for x, y in points[1:]:
+                page.mouse.move(box["x"] + x * css, box["y"] + y * css, steps=12)
+            page.mouse.up()
+    return (2 * 1.1 + 0.7) * height, height
+
+
+def ink_box(image: np.ndarray) -> tuple[int, int, int, int]:
+    rows, cols = np.nonzero(image < 128)
+    return rows.min(), rows.max(), cols.min(), cols.max()
+
+
+def read_drawing(page, model_inputs) -> np.ndarray:
+    before = page.locator('.result[data-name="drawing.png"]').count()
+    page.click("#read-drawing")
+    sync_api.expect(page.locator('.result[data-name="drawing.png"]')).to_have_count(before + 1)
+    assert len(model_inputs) == 1
+    return model_inputs.pop()
+
+
+def test_a_drawing_is_sent_as_a_scan_would_be(page, model_inputs):
+    """Capitals filling the pad and the same capitals small reach the model as the same image: the
+    ink's bounding box, scaled to a scan's name height and placed as on a scan; the page shows it."""
+    page.click("#clear")
+    width, height = write_capitals(page, 20, 6, 116)  # fills the pad's height
+    big = read_drawing(page, model_inputs)
+    assert big.shape == (64, 256)
+    top, bottom, left, right = ink_box(big)
+    pen = 3  # the pen's width widens the box a little on each side
+    assert abs(top - INK_TOP) <= 2 and abs(left - INK_LEFT) <= 2
+    assert INK_HEIGHT <= bottom - top + 1 <= INK_HEIGHT + pen
+    assert abs((right - left + 1) - width * INK_HEIGHT / height) <= pen  # scaled, not stretched
+    assert big.min() < 80 and (big > 250).mean() > 0.8  # dark ink on white, like a scan
+
+    shown = page.evaluate("""async () => {  // the image on the result card, in grey levels
+        const img = document.querySelector('.result[data-name="drawing.png"] img');
+        await img.decode();
+        const c = document.createElement("canvas");
+        c.width = img.naturalWidth; c.height = img.naturalHeight;
+        const g = c.getContext("2d");
+        g.drawImage(img, 0, 0);
+        return [c.width, c.height, Array.from(g.getImageData(0, 0, c.width, c.height).data.filter((_, i) => i % 4 == 0))];
+    }""")
+    assert shown[:2] == [256, 64]
+    assert np.array_equal(np.array(shown[2], dtype=np.uint8).reshape(64, 256), big)  # exactly what was read
+
+    page.click("#clear")
+    write_capitals(page, 300, 70, 30)  # small, elsewhere on the pad
+    small = read_drawing(page, model_inputs)
+    assert np.all(np.abs(np.array(ink_box(small)) - np.array(ink_box(big))) <= 1)
+    assert np.abs(small.astype(int) - big.astype(int)).mean() < 4  # the same image, give or take antialiasing
+    assert page.locator("#error").is_hidden()
+
+
+def test_results_fit_a_phone_screen(page, server, tmp_path):
+    """At 390 px wide (a phone) nothing is wider than the screen: result cards, errors, the pad."""
+    long_name = tmp_path / ("Marie-Christine-Anne-Sophie-de-la-Tour-du-Pin-Gouvernet-" * 2 + ".png")
+    buffer = io.BytesIO()
+    Image.new("L", (324, 44), 255).save(buffer, format="PNG")
+    long_name.write_bytes(buffer.getvalue())
+    page.set_viewport_size({"width": 390, "height": 844})
+    try:
+        page.set_input_files("#files", str(long_name))
+        sync_api.expect(page.locator(f'.result[data-name="{long_name.name}"] .confidence')).to_contain_text("confidence")
+        page.evaluate("""() => {  // the longest reading a card can get: 64 letters without a space
+            const text = document.querySelector('.result .text');
+            text.textContent = "W".repeat(64);
+        }""")
+        assert page.locator(".result").count() >= 2
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    finally:
+        page.set_viewport_size({"width": 900, "height": 1000})

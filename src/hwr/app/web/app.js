@@ -3,7 +3,11 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const MODEL_WIDTH = 256, MODEL_HEIGHT = 64; // the model's input: a drawing is sent at this size
+const MODEL_WIDTH = 256, MODEL_HEIGHT = 64; // the model's input: a drawing is sent at exactly this size
+// Where a name sits in a scan at the model's scale (the real scans, 284-388 x 31-44 px: capitals
+// 14-18 px tall, starting about 10 px from the left and 13 px from the top, strokes about 2 px wide,
+// dark grey on white). A drawing is redrawn to match, whatever size it was written at on the pad.
+const INK_HEIGHT = 16, INK_LEFT = 10, INK_TOP = 13, INK_RIGHT_MARGIN = 6, PEN_WIDTH = 2.2, INK = "#222";
 
 function showError(message) {
   $("error").textContent = message;
@@ -94,12 +98,15 @@ drop.addEventListener("drop", (event) => { event.preventDefault(); send([...even
 // ---- the writing pad: pointer events serve a mouse, a pen and a finger alike
 const pad = $("pad");
 const ink = pad.getContext("2d");
-let drawing = false, drawn = false;
+const preview = $("crop");
+let drawing = false;
+let strokes = []; // what was written, as lists of [x, y] points in the pad's pixels
 
 function clearPad() {
   ink.fillStyle = "#fff";
   ink.fillRect(0, 0, pad.width, pad.height);
-  drawn = false;
+  strokes = [];
+  showCrop();
 }
 
 function point(event) {
@@ -110,28 +117,68 @@ function point(event) {
 pad.addEventListener("pointerdown", (event) => {
   drawing = true;
   pad.setPointerCapture(event.pointerId);
+  strokes.push([point(event)]);
   ink.beginPath();
   ink.moveTo(...point(event));
 });
 pad.addEventListener("pointermove", (event) => {
   if (!drawing) return;
+  strokes[strokes.length - 1].push(point(event));
   ink.lineTo(...point(event));
-  ink.lineWidth = 6; // 3 px at the model's scale, like a pen stroke on a scan
+  ink.lineWidth = 6;
   ink.lineCap = ink.lineJoin = "round";
   ink.strokeStyle = "#111";
   ink.stroke();
-  drawn = true;
 });
-for (const type of ["pointerup", "pointercancel"]) pad.addEventListener(type, () => { drawing = false; });
+for (const type of ["pointerup", "pointercancel"]) {
+  pad.addEventListener(type, () => { if (drawing) { drawing = false; showCrop(); } });
+}
+
+// The drawing as a scan of it would reach the model: the strokes' bounding box, scaled so the
+// name is as tall as in a scan (narrower if it would not fit the width), placed where a scan has
+// it, and drawn with a scan's pen. Redrawing the strokes, rather than shrinking the pad's pixels,
+// keeps the pen's width the same whatever size the name was written at: big capitals filling the
+// pad and small ones give the same image.
+function scanOfDrawing() {
+  const crop = document.createElement("canvas");
+  crop.width = MODEL_WIDTH;
+  crop.height = MODEL_HEIGHT;
+  const g = crop.getContext("2d");
+  g.fillStyle = "#fff";
+  g.fillRect(0, 0, MODEL_WIDTH, MODEL_HEIGHT);
+  const points = strokes.flat();
+  if (!points.length) return crop;
+  const xs = points.map((p) => p[0]), ys = points.map((p) => p[1]);
+  const left = Math.min(...xs), top = Math.min(...ys);
+  const width = Math.max(...xs) - left, height = Math.max(...ys) - top;
+  const scale = Math.min(INK_HEIGHT / Math.max(height, 1), (MODEL_WIDTH - INK_LEFT - INK_RIGHT_MARGIN) / Math.max(width, 1));
+  const at = ([x, y]) => [INK_LEFT + (x - left) * scale, INK_TOP + (y - top) * scale];
+  g.strokeStyle = g.fillStyle = INK;
+  g.lineWidth = PEN_WIDTH;
+  g.lineCap = g.lineJoin = "round";
+  for (const stroke of strokes) {
+    g.beginPath();
+    if (stroke.length === 1) { // a tap: a dot (a path of one point draws nothing)
+      g.arc(...at(stroke[0]), PEN_WIDTH / 2, 0, 2 * Math.PI);
+      g.fill();
+      continue;
+    }
+    g.moveTo(...at(stroke[0]));
+    for (const p of stroke.slice(1)) g.lineTo(...at(p));
+    g.stroke();
+  }
+  return crop;
+}
+
+function showCrop() { // beside the pad: what "Read the drawing" will send
+  const g = preview.getContext("2d");
+  g.drawImage(scanOfDrawing(), 0, 0);
+}
 
 $("clear").addEventListener("click", clearPad);
 $("read-drawing").addEventListener("click", () => {
-  if (!drawn) { showError("draw a name on the pad first"); return; }
-  const small = document.createElement("canvas");
-  small.width = MODEL_WIDTH;
-  small.height = MODEL_HEIGHT;
-  small.getContext("2d").drawImage(pad, 0, 0, MODEL_WIDTH, MODEL_HEIGHT);
-  small.toBlob((blob) => send([new File([blob], "drawing.png", { type: "image/png" })]), "image/png");
+  if (!strokes.length) { showError("draw a name on the pad first"); return; }
+  scanOfDrawing().toBlob((blob) => send([new File([blob], "drawing.png", { type: "image/png" })]), "image/png");
 });
 
 // ---- what the server runs and takes
