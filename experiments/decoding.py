@@ -1,13 +1,17 @@
 """Greedy, beam + character model, and beam + character model + lexicon, measured on real images.
 
-Reads the real test images of ``../shared/data/real-sample`` (149 usable) with one trained model;
-the lexicon and character model are built as the pipeline's lexicon stage builds them: from the
-sample's cleaned training labels plus a names file standing in for a full-data user's labels
-(``--names``, by default the shared kit of 35k real Kaggle names). Confidences are calibrated on the
-sample's validation split. With ``--tune``, the character model weight and the lexicon bonus are
-first chosen on the validation split (never on test).
+Reads the real test images of ``../shared/data/real-sample`` (149 usable) with one trained model,
+or several averaged (``--model`` given more than once: :mod:`hwr.model.ensemble`); the lexicon and
+character model are built as the pipeline's lexicon stage builds them: from training labels (the
+sample's, or ``--labels`` of a project, e.g. its synthetic ones) plus a names file standing in for a
+full-data user's labels (``--names``, by default the shared kit of 35k real Kaggle names; ``none``)
+and names sources (``--source names-dataset:FR``, as ``lexicon.sources``). Confidences are
+calibrated on the sample's validation split. With ``--tune``, the character model weight and the
+lexicon bonus are first chosen on the validation split (never on test).
 
     python experiments/decoding.py --model /tmp/model.pt [--tune] [--beam-width 16]
+    python experiments/decoding.py --model gru.pt --model lstm.pt --labels data/clean/train.csv \
+        --names none --source names-dataset:FR     # out of the box: synthetic labels + real names
 
 Prints the table (word accuracy, CER, word accuracy of the most confident half, names/s) and the
 OOV rates; work files go to a temporary folder (or --work DIR).
@@ -21,8 +25,10 @@ import json
 import logging
 import sys
 import tempfile
+from collections import Counter
 from pathlib import Path
 
+import pandas as pd
 import torch
 
 from hwr.core.layout import split_files
@@ -30,8 +36,9 @@ from hwr.data.preprocessing import build_store
 from hwr.data.store import open_store
 from hwr.decoding.factory import make_decoder
 from hwr.decoding.lexicon import Lexicon, build_names, read_extra_names, write_lexicon
+from hwr.decoding.name_sources import read_source
 from hwr.evaluation.evaluate import evaluate_model, read_split
-from hwr.model.checkpoints import load_model
+from hwr.model.ensemble import load_models
 from hwr.params import EvaluateParams
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -46,7 +53,7 @@ def split_store(raw: Path, split: str, out: Path, resize: str):
 
 def tune(model_path, validation, lexicon_dir, beam_width, weights, bonuses) -> tuple[float, float]:
     """The (lm_weight, lexicon_bonus) with the best validation word accuracy (ties: the smaller)."""
-    model, _ = load_model(model_path, torch.device("cpu"))
+    model, _ = load_models(model_path, torch.device("cpu"))
     decoders = {(w, b): make_decoder("lexicon", EvaluateParams(beam_width=beam_width, lm_weight=w, lexicon_bonus=b),
                                      lexicon_dir=lexicon_dir)
                 for w, b in itertools.product(weights, bonuses)}
@@ -60,14 +67,21 @@ def tune(model_path, validation, lexicon_dir, beam_width, weights, bonuses) -> t
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", required=True, help="a trained model file")
+    ap.add_argument("--model", required=True, action="append",
+                    help="a trained model file; given twice or more, the models' averaged log-probabilities")
     ap.add_argument("--real", default=str(SHARED / "real-sample"), help="real labelled data (Kaggle layout)")
-    ap.add_argument("--names", default=str(SHARED / "names" / "kaggle-names.csv"), help="extra names (lexicon.extra)")
+    ap.add_argument("--names", default=str(SHARED / "names" / "kaggle-names.csv"),
+                    help="extra names (lexicon.extra); 'none' for no file")
+    ap.add_argument("--labels", help="a CSV (IDENTITY) of the training labels whose names the lexicon holds, e.g. a "
+                                     "project's data/clean/train.csv (default: the real sample's training split)")
+    ap.add_argument("--source", action="append", default=[], help="a names source (lexicon.sources), e.g. names-dataset:FR")
     ap.add_argument("--order", type=int, default=6, help="character n-gram order")
     ap.add_argument("--beam-width", type=int, default=16)
     ap.add_argument("--lm-weight", type=float, default=EvaluateParams.lm_weight)
     ap.add_argument("--lexicon-bonus", type=float, default=EvaluateParams.lexicon_bonus)
     ap.add_argument("--tune", action="store_true", help="choose lm_weight and lexicon_bonus on the validation split")
+    ap.add_argument("--split", choices=["validation", "test"], default="test",
+                    help="the split measured: choose recipes on validation, report test once per recipe kept")
     ap.add_argument("--work", help="work folder (default: a temporary one)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
@@ -75,15 +89,19 @@ def main() -> None:
     real, work = Path(args.real), Path(args.work or tempfile.mkdtemp(prefix="hwr-decoding-"))
     if not (real / "test_v2.zip").is_file():
         sys.exit(f"error: real labelled data not found at {real}; pass --real DIR")
-    _, config = load_model(args.model, torch.device("cpu"))
+    _, config = load_models(args.model, torch.device("cpu"))
     resize = config.get("resize", "crop")
     stores = {split: split_store(real, split, work / f"{split}-{resize}", resize)
               for split in ("train", "validation", "test")}
-    extra, _ = read_extra_names(args.names)
+    extra = Counter() if args.names == "none" else read_extra_names(args.names)[0]
+    for source in args.source:
+        extra.update(read_source(source)[0])
     train_labels = stores["train"].texts
+    if args.labels:
+        train_labels = pd.read_csv(args.labels, dtype=str, keep_default_na=False)["IDENTITY"].tolist()
     lexicon_dir = work / "lexicon"
     write_lexicon(lexicon_dir, build_names(train_labels, extra), args.order)
-    test_labels = stores["test"].texts
+    test_labels = stores[args.split].texts
     oov = {"training labels": Lexicon.of(train_labels).oov_rate(test_labels),
            "names file": Lexicon.of(extra).oov_rate(test_labels),
            "both (the lexicon)": Lexicon.of(build_names(train_labels, extra)).oov_rate(test_labels)}
@@ -94,12 +112,13 @@ def main() -> None:
     settings = EvaluateParams(beam_width=args.beam_width, lm_weight=weight, lexicon_bonus=bonus)
     rows = {}
     for name in ("greedy", "beam", "lexicon"):
-        result = evaluate_model(args.model, stores["test"], batch_size=150, device=torch.device("cpu"),
+        result = evaluate_model(args.model, stores[args.split], batch_size=150, device=torch.device("cpu"),
                                 decoder=make_decoder(name, settings, lexicon_dir=lexicon_dir),
                                 validation=stores["validation"])
         rows[name] = result.metrics
-    print(f"\nmodel {args.model} ({config.get('rnn')}, {resize}); {len(test_labels)} real test images; "
-          f"lexicon: {len(train_labels)} training labels + {sum(extra.values())} rows of {args.names}, "
+    print(f"\nmodel {args.model} ({config.get('rnn')}, {resize}); {len(test_labels)} real {args.split} images; "
+          f"lexicon: {len(train_labels)} training labels ({args.labels or 'real sample'}) + {sum(extra.values())} rows "
+          f"of {args.names}{''.join(' + ' + s for s in args.source)}, "
           f"order {args.order}; beam width {args.beam_width}, lm_weight {weight}, lexicon_bonus {bonus}")
     print("| decoder | word acc | CER | word acc, most confident 50 % | 80 % | ECE raw / calibrated | names/s |")
     print("|---|---:|---:|---:|---:|---:|---:|")

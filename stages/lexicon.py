@@ -1,5 +1,8 @@
 """Stage lexicon: the names list and the character language model that beam decoding reads, from
-the cleaned training labels (never validation or test labels) plus the `lexicon.extra` names file."""
+the cleaned training labels (never validation or test labels), the `lexicon.extra` names file and the
+real names of `lexicon.sources` (e.g. names-dataset:FR)."""
+
+from collections import Counter
 
 import pandas as pd
 from common import log, run
@@ -9,6 +12,7 @@ from hwr.core.errors import HwrError
 from hwr.core.files import write_json
 from hwr.decoding.charlm import load_arpa, perplexity
 from hwr.decoding.lexicon import LM_FILE, Lexicon, build_names, read_extra_names, write_lexicon
+from hwr.decoding.name_sources import read_source
 
 OUT = layout.LEXICON_DIR
 
@@ -27,7 +31,15 @@ def main(params):
                                       empty_policy=c.empty_policy, max_length=c.max_length)
     for reason, count in dropped.items():
         log.warning("lexicon: %s: skipped %d name(s): %s", lx.extra, count, reason)
-    names = build_names(train, extra)
+    sourced, per_source = Counter(), {}
+    for source in lx.sources:
+        found, skipped = read_source(source, uppercase=c.uppercase, drop_labels=c.drop_labels,
+                                     empty_policy=c.empty_policy, max_length=c.max_length)
+        for reason, count in skipped.items():
+            log.info("lexicon: %s: left out %d name(s): %s", source, count, reason)
+        sourced.update(found)
+        per_source[source] = {"names": len(found), "skipped": skipped}
+    names = build_names(train, extra + sourced)
     write_lexicon(OUT, names, lx.order)
     validation = _labels("validation")
     lexicon = Lexicon.of(names)
@@ -35,6 +47,7 @@ def main(params):
         "names": len(names), "label_rows": sum(names.values()),
         "train_labels": len(train), "train_names": len(set(train)),
         "extra": lx.extra, "extra_names": len(extra), "extra_rows": sum(extra.values()), "extra_skipped": dropped,
+        "sources": per_source,
         "order": lx.order,
         "validation_labels": len(validation), "validation_oov_rate": lexicon.oov_rate(validation),
         "validation_perplexity": perplexity(load_arpa(OUT / LM_FILE), validation),

@@ -1,6 +1,10 @@
 import io
 import json
+import os
+import socket
+import stat
 import sys
+import threading
 import zipfile
 from pathlib import Path
 
@@ -129,7 +133,7 @@ def test_json_lines_and_alternatives(tmp_path, model_file, capsys, monkeypatch):
     def with_alternatives(log_probs):  # a decoder that gives alternatives, as beam search does
         return [Reading("ANNA", 0.5, (("ANA", 0.25), ("HANNA", 0.125)))] * len(log_probs)
 
-    monkeypatch.setattr(cli, "reading_setup", lambda args: (Path(args.model), with_alternatives))
+    monkeypatch.setattr(cli, "reading_setup", lambda args: (Path(args.model[0]), with_alternatives))
     out = predict(capsys, images[0], "--model", model_file, "--json")[1]
     assert json.loads(out) == {"path": str(images[0]), "text": "ANNA", "confidence": 0.5,
                                "alternatives": [{"text": "ANA", "confidence": 0.25}, {"text": "HANNA", "confidence": 0.125}]}
@@ -348,3 +352,149 @@ def test_overrides_prints_the_dvc_options_of_a_file(repo_root, tmp_path, capsys,
     with pytest.raises(SystemExit) as info:
         cli.main(["overrides", str(tmp_path / "typo.yaml")])
     assert info.value.code == 2 and "train.batchsize" in capsys.readouterr().err
+
+
+def help_text(capsys, monkeypatch, *command) -> str:
+    """``hwr [COMMAND] --help``, its whitespace collapsed (argparse wraps to the terminal's width)."""
+    monkeypatch.setenv("COLUMNS", "100")
+    with pytest.raises(SystemExit) as info:
+        cli.main([*command, "--help"])
+    assert info.value.code == 0
+    return capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", ["", "predict", "export", "serve", "synth", "overrides"])
+def test_help_is_plain_text_with_an_example(capsys, monkeypatch, command):
+    text = help_text(capsys, monkeypatch, *command.split())
+    assert "``" not in text and "`" not in text  # read in a terminal, not rendered as RST or Markdown
+    examples = text[text.index("Example"):]  # the epilog: an example of this command (for hwr, of each)
+    for name in [command] if command else ["predict", "export", "serve", "synth", "overrides"]:
+        assert f"hwr {name} " in examples
+
+
+def test_help_shows_the_defaults(capsys, monkeypatch):
+    predict_help = " ".join(help_text(capsys, monkeypatch, "predict").split())
+    assert "--batch-size BATCH_SIZE images read at once (default: 64)" in predict_help
+    serve_help = " ".join(help_text(capsys, monkeypatch, "serve").split())
+    assert "--port PORT TCP port to listen on, 1 to 65535 (default: 8000)" in serve_help
+    assert "(default: 127.0.0.1)" in serve_help.split("--host HOST address")[1].split("--port")[0]
+    assert "(default: None)" not in predict_help + serve_help  # options without a default say what happens
+
+
+def serve(capsys, monkeypatch, *args) -> tuple[int, str]:
+    """cli.main(['serve', *args]) -> (exit code, stderr); a server that would start fails the test instead."""
+    from hwr.app import serve as serve_module
+
+    def started(*_, **__):
+        raise AssertionError("the server started")
+
+    monkeypatch.setattr(serve_module, "run", started)
+    with pytest.raises(SystemExit) as info:
+        cli.main(["serve", *map(str, args)])
+    return info.value.code, capsys.readouterr().err
+
+
+def test_serve_on_a_busy_port_is_one_line_before_any_banner(model_file, capsys, monkeypatch):
+    with socket.socket() as held:  # another server on a port that was free
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        code, err = serve(capsys, monkeypatch, "--model", model_file, "--port", port)
+    assert code == 2
+    assert err == f"error: port {port} on 127.0.0.1 is in use (another server listens there); choose another with --port\n"
+
+
+@pytest.mark.parametrize("port", ["99999", "0", "http"])
+def test_serve_port_out_of_range_is_one_line(model_file, capsys, monkeypatch, port):
+    code, err = serve(capsys, monkeypatch, "--model", model_file, "--port", port)
+    assert code == 2 and len(err.splitlines()) == 1
+    assert err.startswith(f"error: hwr serve: argument --port: {port} is not a port; give a whole number from 1 to 65535")
+
+
+def test_output_through_a_symlink_keeps_the_link(tmp_path, model_file, capsys):
+    images = images_in(tmp_path / "in", ["a.jpg", "b.jpg"])
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "old.tsv").write_text("earlier\n")
+    link = tmp_path / "latest.tsv"
+    link.symlink_to(Path("runs") / "old.tsv")
+    code, out, err = predict(capsys, tmp_path / "in", "--model", model_file, "-o", link)
+    assert code == 0 and out == "" and err.strip() == f"read 2 images; wrote {link}"
+    assert link.is_symlink() and link.resolve() == tmp_path / "runs" / "old.tsv"
+    assert list(predictions((tmp_path / "runs" / "old.tsv").read_text())) == [str(p) for p in images]
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["old.tsv"]
+
+
+def test_output_into_a_fifo_streams(tmp_path, model_file, capsys):
+    images = images_in(tmp_path / "in", ["a.jpg", "b.jpg", "c.jpg"])
+    fifo = tmp_path / "results"
+    os.mkfifo(fifo)
+    received = []
+
+    def read():
+        with open(fifo) as f:
+            received.extend(f)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    code, out, _ = predict(capsys, tmp_path / "in", "--model", model_file, "-o", fifo, "--batch-size", "1")
+    reader.join(30)
+    assert code == 0 and out == ""
+    assert list(predictions("".join(received))) == [str(p) for p in images]
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)  # still a FIFO, not replaced by a file
+
+
+def test_output_onto_a_folder_is_one_line(tmp_path, model_file, capsys):
+    images = images_in(tmp_path, ["a.jpg"])
+    code, out, err = predict(capsys, *images, "--model", model_file, "-o", tmp_path)
+    assert code == 2 and out == ""
+    assert err == f"error: {tmp_path}: cannot write (a folder; give a file name)\n"
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--preview", "{tmp}/sheet.png", "--count", "0"], "--count must be a positive whole number, not 0"),
+    (["--preview", "{tmp}/sheet.png", "--count", "-3"], "--count must be a positive whole number, not -3"),
+    (["{tmp}/out", "--jobs", "0"], "--jobs must be a positive whole number, not 0"),
+    (["{tmp}/out", "--train", "-1"], "--train must be 0 or a positive whole number, not -1"),
+    (["{tmp}/out", "--test", "-5"], "--test must be 0 or a positive whole number, not -5"),
+    (["{tmp}/out", "--seed", "-1"], "--seed must be 0 or a positive whole number, not -1"),
+])
+def test_synth_numbers_are_checked_by_name(tmp_path, capsys, options, message):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["synth", *(o.format(tmp=tmp_path) for o in options)])
+    assert info.value.code == 2 and capsys.readouterr().err == f"error: {message}\n"
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+@pytest.mark.parametrize("k", ["0", "-2"])
+def test_top_k_must_be_positive(tmp_path, model_file, capsys, k):
+    images = images_in(tmp_path, ["a.jpg"])
+    code, out, err = predict(capsys, *images, "--model", model_file, "--top-k", k)
+    assert code == 2 and out == "" and err == f"error: --top-k must be a positive whole number, not {k}\n"
+
+
+def test_predict_with_two_models_reads_their_average(tmp_path, model_file, capsys):
+    import numpy as np
+    from _support import tiny_model
+
+    from hwr.app.predictor import open_model
+    from hwr.data.sources import load_image
+
+    lstm = tiny_model(tmp_path / "lstm.pt", "lstm", seed=5)
+    images = images_in(tmp_path / "in", ["a.jpg", "b.jpg"])
+    code, out, _ = predict(capsys, *images, "--model", model_file, "--model", lstm, "--decoder", "greedy")
+    both = open_model([model_file, lstm], device="cpu")
+    expected = both.read(np.stack([load_image(str(p), both.resize) for p in images]))
+    assert code == 0 and [row[0] for row in predictions(out).values()] == [r.text for r in expected]
+
+
+def test_serve_takes_the_queue_sizes_and_refuses_impossible_ones(model_file, monkeypatch, capsys):
+    from hwr.app import serve
+
+    seen = {}
+    monkeypatch.setattr(serve, "run", lambda app, **kw: seen.update(limits=app.state.limits))
+    monkeypatch.setattr(cli.options, "check_port", lambda host, port: None)
+    cli.main(["serve", "--model", str(model_file), "--max-active", "2", "--max-waiting", "0"])
+    assert (seen["limits"].max_active, seen["limits"].max_waiting) == (2, 0)
+    with pytest.raises(SystemExit) as info:
+        cli.main(["serve", "--model", str(model_file), "--max-active", "0"])
+    assert info.value.code == 2 and "--max-active must be a positive whole number" in capsys.readouterr().err

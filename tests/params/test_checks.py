@@ -82,6 +82,9 @@ def test_unknown_choices(raw, key, value):
     ({"lexicon": {"order": 7}}, "lexicon.order"),
     ({"lexicon": {"order": 0}}, "lexicon.order"),
     ({"lexicon": {"extra": None}}, "lexicon.extra"),
+    ({"lexicon": {"sources": ["names-dataset:France"]}}, "lexicon.sources"),
+    ({"lexicon": {"sources": "names-dataset:FR"}}, "lexicon.sources"),
+    ({"lexicon": {"sources": [5]}}, "lexicon.sources"),
     ({"lexicon": {"extra": " "}}, "lexicon.extra"),
     ({"lexicon": {"size": 3}}, "lexicon.size"),
 ])

@@ -1,11 +1,7 @@
-"""The ``hwr`` command: recognise images with a trained model, export it, serve it, make data.
+"""The hwr command: recognise images with a trained model, export it, serve it, make data.
 
-    hwr predict IMAGE|FOLDER|GLOB|- ...  recognised text per image (TSV, or --json lines)
-    hwr export MODEL.pt OUT.onnx         the model in ONNX, for onnxruntime without torch
-    hwr serve                            a web page and JSON API that read uploaded scans
-    hwr synth OUT_DIR --train N ...      a synthetic dataset in the Kaggle layout
-    hwr synth --preview sheet.png        a contact sheet of synthetic samples
-    hwr overrides configs/study.yaml     the -S options of dvc exp run for a file of params changes
+Its help (DESCRIPTION, each subcommand's description and example) is what a person reads in a
+terminal, so it is plain text; hwr.app.options formats it and keeps the parser's errors one line.
 """
 
 from __future__ import annotations
@@ -19,17 +15,19 @@ from pathlib import Path
 
 from hwr import __version__
 from hwr import params as params_module
+from hwr.app import options
 from hwr.core import layout
 from hwr.core.errors import HwrError, exit_codes
 from hwr.core.layout import RNNS
 from hwr.params import DECODERS, Params
 
 
-def model_path(args, project: Path | None, params: Params | None, params_file: Path | None) -> Path:
-    """``--model``, else the *full* model of the family ``--rnn`` or params' ``rnn`` names, in the
+def model_path(args, project: Path | None, params: Params | None, params_file: Path | None) -> Path | list[Path]:
+    """``--model`` (given twice or more: the list, read as their average), else the *full* model of
+    the family ``--rnn`` or params' ``rnn`` names, in the
     project this folder belongs to."""
     if args.model:
-        return Path(args.model)
+        return Path(args.model[0]) if len(args.model) == 1 else [Path(m) for m in args.model]
     if project is None:
         raise HwrError(f"no --model given and no hwr project ({layout.PROJECT_MARKER}) in this folder or above; "
                        "give --model FILE (a model.pt or an exported .onnx)")
@@ -46,6 +44,7 @@ def reading_setup(args) -> tuple[Path, object]:
     from hwr.decoding.lexicon import lexicon_built
     from hwr.params import EvaluateParams
 
+    _positive(args.top_k, "--top-k")  # before the params and the model are read: the option's own error
     params_file = Path(args.params) if args.params else None
     project = params_file.parent if params_file else layout.find_project()
     if params_file is None and project is not None:
@@ -63,6 +62,8 @@ def reading_setup(args) -> tuple[Path, object]:
         name = "greedy"
     decoder = make_decoder(name, params.evaluate if params else EvaluateParams(), lexicon_dir=lexicon_dir,
                            top_k=args.top_k)
+    if isinstance(model, list):  # averaged models: no evaluate stage fitted a calibration for them
+        return model, decoder
     return model, decoder.calibrated(layout.calibration_file(model.parent.name, root))
 
 
@@ -72,13 +73,18 @@ def _positive(value: int, option: str) -> int:
     return value
 
 
+def _not_negative(value: int, option: str) -> int:
+    if value < 0:
+        raise HwrError(f"{option} must be 0 or a positive whole number, not {value}")
+    return value
+
+
 def _predict(args) -> None:
     import numpy as np
     from tqdm import tqdm
 
     from hwr.app import output
     from hwr.app.predictor import open_model
-    from hwr.core.files import atomic_file
     from hwr.data import sources
 
     batch_size = _positive(args.batch_size, "--batch-size")
@@ -93,11 +99,11 @@ def _predict(args) -> None:
     skips, read = list(found.skips), 0
     for skip in skips:
         print(skip.message(), file=sys.stderr)
-    output = atomic_file(args.output) if args.output else contextlib.nullcontext(sys.stdout)
+    target = output.open_target(args.output) if args.output else contextlib.nullcontext(sys.stdout)
     progress = tqdm(total=len(found.paths), unit="image", file=sys.stderr, leave=False,
                     disable=not sys.stderr.isatty() or len(found.paths) <= batch_size)
     try:
-        with output as out, progress:
+        with target as out, progress:
             for start in range(0, len(found.paths), batch_size):
                 chunk = found.paths[start : start + batch_size]
                 images, names = [], []
@@ -139,10 +145,16 @@ def _serve(args) -> None:
 
     limits = serve.Limits(max_files=_positive(args.max_files, "--max-files"),
                           max_file_bytes=_positive(args.max_file_bytes, "--max-file-bytes"),
-                          max_pixels=_positive(args.max_pixels, "--max-pixels"))
+                          max_pixels=_positive(args.max_pixels, "--max-pixels"),
+                          max_active=_positive(args.max_active, "--max-active"),
+                          max_waiting=_not_negative(args.max_waiting, "--max-waiting"),
+                          # uvicorn's own cap stays far above the queue: only a safety net
+                          max_connections=max(serve.Limits.max_connections, 2 * (args.max_active + args.max_waiting)))
+    options.check_port(args.host, args.port)  # before the model loads and the banner says "serving"
     path, decoder = reading_setup(args)
     app = serve.load_app(path, limits=limits, device=args.device, decoder=decoder)
-    print(f"serving {path} ({app.state.predictor.backend}) on http://{args.host}:{args.port}/ - Ctrl-C stops",
+    host = f"[{args.host}]" if ":" in args.host else args.host  # an IPv6 address, as a URL writes it
+    print(f"serving {path} ({app.state.predictor.backend}) on http://{host}:{args.port}/ - Ctrl-C stops",
           file=sys.stderr)
     serve.run(app, host=args.host, port=args.port)
 
@@ -155,6 +167,11 @@ def _synth(args) -> None:
         raise HwrError("synth: give OUT_DIR (where the zips and CSVs go) or --preview FILE.png")
     if not args.preview and Path(target).exists() and not Path(target).is_dir():
         raise HwrError(f"synth: {target} is a file, not a folder; give a folder for the zips and CSVs")
+    _positive(args.count, "--count")
+    for option in ("train", "validation", "test", "seed"):  # 0 images in a split: that split is empty
+        _not_negative(getattr(args, option), f"--{option}")
+    if args.jobs is not None:
+        _positive(args.jobs, "--jobs")
     try:
         if args.preview:
             render_preview(args.preview, n=args.count, seed=args.seed)
@@ -177,10 +194,28 @@ def _overrides(args) -> None:
     print(" ".join(params_module.override_arguments(args.file, base)))
 
 
+DESCRIPTION = "hwr: recognise handwritten names with a trained model, export it, serve it, make data."
+EXAMPLES = """\
+Examples:
+  hwr predict scans/ --json -o names.jsonl       read a folder of scans into JSON lines
+  hwr export models/gru-full/model.pt gru.onnx   the model for onnxruntime, without torch
+  hwr serve --port 9000                          a web page at http://127.0.0.1:9000/
+  hwr synth --preview sheet.png                  a contact sheet of synthetic names
+  dvc exp run $(hwr overrides configs/study.yaml)
+
+hwr COMMAND --help gives a command's options, their defaults and an example."""
+
+
+def _subcommand(sub, name: str, summary: str, description: str, example: str) -> argparse.ArgumentParser:
+    heading = "Examples" if "\n" in example else "Example"
+    return sub.add_parser(name, help=summary, description=description, epilog=f"{heading}:\n{example}")
+
+
 def _model_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", help="a model file: model.pt, or an exported .onnx "
-                                   "(default: models/<rnn>-full/model.pt of the project here or above)")
-    p.add_argument("--rnn", choices=RNNS, help="model family (default: `rnn` in params.yaml)")
+    p.add_argument("--model", action="append", help="a model file: model.pt, or an exported .onnx; given twice "
+                   "or more (model.pt files), the models read together, their log-probabilities averaged "
+                   "(default: models/<rnn>-full/model.pt of the project here or above)")
+    p.add_argument("--rnn", choices=RNNS, help="model family (default: rnn in the project's params.yaml)")
     p.add_argument("--params", help="params file that selects the model (default: the project's params.yaml)")
     p.add_argument("--device", help="torch models: cpu, cuda, cuda:1 ... (default: cuda when present)")
     p.add_argument("--decoder", choices=DECODERS,
@@ -190,62 +225,77 @@ def _model_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from hwr.app.export import OPSET
+    from hwr.app.serve import Limits
     from hwr.params import SynthParams
 
     sizes = SynthParams().sizes  # `hwr synth` makes what the synth stage makes by default
 
-    parser = argparse.ArgumentParser(prog="hwr", description=__doc__.splitlines()[0])
+    parser = options.Parser(prog="hwr", description=DESCRIPTION, epilog=EXAMPLES)
     parser.add_argument("--version", action="version", version=f"hwr {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("predict", help="recognise handwritten names in image files")
+    p = _subcommand(sub, "predict", "recognise handwritten names in image files",
+                    "Recognise the name in each image: one line per image on standard output, TSV (path, text,\n"
+                    "confidence) or JSON lines. Files that cannot be read are named on standard error and skipped.",
+                    "  hwr predict scans/ --json -o names.jsonl   a folder, read recursively, into a file\n"
+                    "  find /data -name '*.png' | hwr predict -   paths on standard input")
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="image files, folders (read recursively), globs, or - for paths on standard input")
     _model_options(p)
     p.add_argument("--json", action="store_true", help="one JSON object a line instead of TSV")
-    p.add_argument("--output", "-o", metavar="FILE", help="write the results to FILE (whole, or not at all)")
-    p.add_argument("--batch-size", type=int, default=64, help="images read at once (default: 64)")
+    p.add_argument("--output", "-o", metavar="FILE",
+                   help="write the results to FILE, whole or not at all (a FIFO or /dev/stdout: as they come)")
+    p.add_argument("--batch-size", type=int, default=64, help="images read at once")
     p.set_defaults(func=_predict)
 
-    e = sub.add_parser("export", help="export a model to ONNX (runs on onnxruntime, without torch)")
+    e = _subcommand(sub, "export", "export a model to ONNX (runs on onnxruntime, without torch)",
+                    "Write a model as ONNX, with its family, resize mode and alphabet in the file's metadata.",
+                    "  hwr export models/gru-full/model.pt gru.onnx && hwr predict scans/ --model gru.onnx")
     e.add_argument("model", metavar="MODEL.pt", help="a model file training wrote")
     e.add_argument("out", metavar="OUT.onnx", help="the ONNX file to write")
-    from hwr.app.export import OPSET
-
-    e.add_argument("--opset", type=int, default=OPSET, help=f"ONNX opset (default: {OPSET})")
+    e.add_argument("--opset", type=int, default=OPSET, help="ONNX opset")
     e.set_defaults(func=_export)
 
-    v = sub.add_parser("serve", help="a web page and JSON API that read uploaded scans and drawings")
+    v = _subcommand(sub, "serve", "a web page and JSON API that read uploaded scans and drawings",
+                    "Serve a page that reads dropped scans and names drawn on it, and a JSON API:\n"
+                    "POST /predict (multipart/form-data files), GET /health. Ctrl-C stops it.",
+                    "  hwr serve --model gru.onnx --port 9000   then open http://127.0.0.1:9000/")
     _model_options(v)
-    v.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
-    v.add_argument("--port", type=int, default=8000)
-    from hwr.app.serve import Limits
-
+    v.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on: 127.0.0.1 answers this machine only, 0.0.0.0 every network")
+    v.add_argument("--port", type=options.port, default=8000, help="TCP port to listen on, 1 to 65535")
     v.add_argument("--max-files", type=int, default=Limits.max_files, help="images per request")
     v.add_argument("--max-file-bytes", type=int, default=Limits.max_file_bytes, help="bytes per image")
     v.add_argument("--max-pixels", type=int, default=Limits.max_pixels, help="pixels per image (width x height)")
+    v.add_argument("--max-active", type=int, default=Limits.max_active, help="requests read and recognised at once")
+    v.add_argument("--max-waiting", type=int, default=Limits.max_waiting,
+                   help="requests waiting their turn; past them a request gets 503 with Retry-After")
     v.set_defaults(func=_serve)
 
-    s = sub.add_parser("synth", help="generate a synthetic dataset in the Kaggle layout")
-    s.add_argument("out_dir", nargs="?", help="output folder for <split>_v2.zip and written_name_<split>_v2.csv")
-    s.add_argument("--train", type=int, default=sizes["train"])
-    s.add_argument("--validation", type=int, default=sizes["validation"])
-    s.add_argument("--test", type=int, default=sizes["test"])
-    s.add_argument("--seed", type=int, default=0)
+    s = _subcommand(sub, "synth", "generate a synthetic dataset in the Kaggle layout",
+                    "Render synthetic handwritten names into <split>_v2.zip and written_name_<split>_v2.csv,\n"
+                    "as the Kaggle dataset has them; the same --seed and sizes give the same files.",
+                    "  hwr synth data/synth --train 2000 --validation 200 --test 200\n"
+                    "  hwr synth --preview sheet.png --count 24   a contact sheet to look at, no dataset")
+    s.add_argument("out_dir", nargs="?", metavar="OUT_DIR",
+                   help="output folder for <split>_v2.zip and written_name_<split>_v2.csv")
+    for split in ("train", "validation", "test"):
+        s.add_argument(f"--{split}", type=int, default=sizes[split], help=f"images in the {split} split")
+    s.add_argument("--seed", type=int, default=0, help="random seed: the same seed gives the same images")
     s.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
     s.add_argument("--preview", metavar="FILE.png", help="write a contact sheet of samples instead")
-    s.add_argument("--count", type=int, default=48, help="samples on the contact sheet")
+    s.add_argument("--count", type=int, default=48, help="samples on the contact sheet (--preview)")
     s.set_defaults(func=_synth)
 
-    o = sub.add_parser("overrides", help="a file of params.yaml changes as the -S options of dvc exp run",
-                       description="Print the `dvc exp run` options that apply an overrides file (the keys of "
-                                   "params.yaml it changes), after checking every key and the params they make. "
-                                   "Example: dvc exp run $(hwr overrides configs/study.yaml)")
+    o = _subcommand(sub, "overrides", "a file of params.yaml changes as the -S options of dvc exp run",
+                    "Print the dvc exp run options that apply an overrides file (the keys of params.yaml it\n"
+                    "changes), after checking every key and the params they make.",
+                    "  dvc exp run $(hwr overrides configs/study.yaml)")
     o.add_argument("file", metavar="FILE", help="an overrides file, e.g. configs/study.yaml")
     o.add_argument("--params", help="the params file it changes (default: the project's params.yaml)")
     o.set_defaults(func=_overrides)
     return parser
-
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)

@@ -48,12 +48,13 @@ class Predictor:
 class TorchPredictor(Predictor):
     backend = "torch"
 
-    def __init__(self, path: Path, decoder: Decoder, batch_size: int, device: str | None, precision: str):
-        from hwr.model.checkpoints import load_model
+    def __init__(self, paths: list[Path], decoder: Decoder, batch_size: int, device: str | None, precision: str):
+        from hwr.model.ensemble import load_models
         from hwr.model.runtime import choose_device, resolve_precision
 
         self.device = choose_device(device)
-        self.model, config = load_model(path, self.device)
+        self.model, config = load_models(paths, self.device)  # several: their averaged log-probabilities
+        path = paths[0] if len(paths) == 1 else Path("+".join(map(str, paths)))
         self.dtype = resolve_precision(precision, self.device)
         super().__init__(path, config["rnn"], config.get("resize", "crop"), decoder, batch_size)
 
@@ -97,19 +98,24 @@ class OnnxPredictor(Predictor):
         return readings
 
 
-def open_model(path: str | Path, *, decoder: Decoder = greedy_read, batch_size: int = 64,
+def open_model(path: str | Path | list, *, decoder: Decoder = greedy_read, batch_size: int = 64,
                device: str | None = None, precision: str = "auto") -> Predictor:
-    """The model in ``path``: ONNX for a ``.onnx`` file, else a torch model file. ``device`` and
-    ``precision`` (as ``train.precision``: auto runs in bf16 where the CPU has it) are for torch
+    """The model in ``path``: ONNX for a ``.onnx`` file, else a torch model file; a list of torch
+    model files reads with their averaged log-probabilities (:mod:`hwr.model.ensemble`). ``device``
+    and ``precision`` (as ``train.precision``: auto runs in bf16 where the CPU has it) are for torch
     models (default device: CUDA when present); ONNX models run on the CPU in float32."""
-    path = Path(path)
+    paths = [Path(p) for p in (path if isinstance(path, (list, tuple)) else [path])]
     if batch_size < 1:
         raise HwrError(f"batch size must be a positive number of images, not {batch_size}")
-    if not path.is_file():
-        what = "is a folder, not a model file" if path.is_dir() else "model not found"
-        raise HwrError(f"{path}: {what}; train one first (dvc repro) or give --model FILE")
-    if path.suffix.lower() == ".onnx":
+    for one in paths:
+        if not one.is_file():
+            what = "is a folder, not a model file" if one.is_dir() else "model not found"
+            raise HwrError(f"{one}: {what}; train one first (dvc repro) or give --model FILE")
+    if any(one.suffix.lower() == ".onnx" for one in paths):
+        if len(paths) > 1:
+            raise HwrError(f"{', '.join(map(str, paths))}: ONNX models are read one at a time; average torch "
+                           "model files (.pt), or give one .onnx")
         if device not in (None, "cpu"):
-            raise HwrError(f"{path}: ONNX models run on the CPU here; drop --device {device}")
-        return OnnxPredictor(path, decoder, batch_size)
-    return TorchPredictor(path, decoder, batch_size, device, precision)
+            raise HwrError(f"{paths[0]}: ONNX models run on the CPU here; drop --device {device}")
+        return OnnxPredictor(paths[0], decoder, batch_size)
+    return TorchPredictor(paths, decoder, batch_size, device, precision)

@@ -28,7 +28,7 @@ from hwr.data.store import Store, open_store
 from hwr.decoding.confidence import Calibration, coverage_curve, summary
 from hwr.decoding.factory import GREEDY, Decoder, make_decoder
 from hwr.evaluation.metrics import aligned_pairs, confusions, mean_letter_share_on_errors, positional_correct, summarise
-from hwr.model.checkpoints import load_model
+from hwr.model.ensemble import load_models
 from hwr.model.inference import recognise
 from hwr.model.runtime import choose_device, resolve_precision
 from hwr.params import EvaluateParams
@@ -79,7 +79,7 @@ def fit_calibrations(model, validation: Store, decoders: dict[str, Decoder], *, 
             for name, rs in checks.items()}
 
 
-def evaluate_model(model_path: str | Path, store: Store, *, batch_size: int = 256, top: int = 10,
+def evaluate_model(model_path: str | Path | list, store: Store, *, batch_size: int = 256, top: int = 10,
                    device: torch.device | None = None, decoder: Decoder = GREEDY,
                    validation: Store | None = None) -> Evaluation:
     """``decoder`` is measured beside greedy decoding; ``validation``, when given,
@@ -89,7 +89,7 @@ def evaluate_model(model_path: str | Path, store: Store, *, batch_size: int = 25
         raise HwrError(f"evaluate: {store.path} holds no images, nothing to measure; "
                        "metrics/clean.json and metrics/preprocess.json say why its rows were dropped")
     device = device or choose_device()
-    model, config = load_model(model_path, device)
+    model, config = load_models(model_path if isinstance(model_path, list) else [model_path], device)
     for split in (store, validation):
         stored_resize = split.meta.get("resize") if split is not None else None
         if config.get("resize") and stored_resize and config["resize"] != stored_resize:

@@ -14,6 +14,7 @@ from hwr.params.schema import (
     EMPTY_POLICIES,
     MAX_LM_ORDER,
     MAX_PIXELS_CEILING,
+    NAME_SOURCE,
     PRECISIONS,
     RESIZE_CHOICES,
     SCHEDULES,
@@ -138,6 +139,10 @@ def _validate(p: Params) -> None:
         _fail("evaluate.calibrate", e.calibrate, "expected true or false")
     if not isinstance(p.lexicon.extra, str) or not p.lexicon.extra.strip():
         _fail("lexicon.extra", p.lexicon.extra, "expected the path of a names CSV (configs/extra-names.csv is empty)")
+    for source in p.lexicon.sources:
+        if not isinstance(source, str) or not NAME_SOURCE.fullmatch(source):
+            _fail("lexicon.sources", list(p.lexicon.sources), "expected a list of names sources such as "
+                  "[names-dataset:FR] (names-dataset and an ISO country code)")
     _check_int("lexicon.order", p.lexicon.order, 1)
     if p.lexicon.order > MAX_LM_ORDER:
         _fail("lexicon.order", p.lexicon.order, f"KenLM reads n-grams up to order {MAX_LM_ORDER}")

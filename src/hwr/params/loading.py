@@ -96,6 +96,11 @@ def from_dict(raw: dict) -> Params:
         if not isinstance(clean["drop_labels"], (list, tuple, type(None))):
             _fail("clean.drop_labels", clean["drop_labels"], "expected a list, e.g. [UNREADABLE]")
         clean["drop_labels"] = tuple(clean["drop_labels"] or ())
+    lexicon = dict(raw.get("lexicon") or {})
+    if "sources" in lexicon:
+        if not isinstance(lexicon["sources"], (list, tuple, type(None))):
+            _fail("lexicon.sources", lexicon["sources"], "expected a list, e.g. [names-dataset:FR]")
+        lexicon["sources"] = tuple(lexicon["sources"] or ())
     known = {f.name for f in dataclasses.fields(Params)}
     unknown = sorted(set(raw) - known)
     if unknown:
@@ -108,7 +113,7 @@ def from_dict(raw: dict) -> Params:
             clean=_build(CleanParams, clean, "clean"),
             preprocess=_build(PreprocessParams, raw.get("preprocess"), "preprocess"),
             train=_build(TrainParams, train, "train"),
-            lexicon=_build(LexiconParams, raw.get("lexicon"), "lexicon"),
+            lexicon=_build(LexiconParams, lexicon, "lexicon"),
             evaluate=_build(EvaluateParams, raw.get("evaluate"), "evaluate"),
             finetune=_adaptation_group(FinetuneParams, FinetuneRun, raw.get("finetune"), "finetune"),
             selftrain=_adaptation_group(SelftrainParams, SelftrainRun, raw.get("selftrain"), "selftrain"),

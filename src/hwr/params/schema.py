@@ -7,13 +7,14 @@ holds what the reference study changes.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from hwr.core.alphabet import MAX_LABEL_LENGTH
 from hwr.core.layout import KAGGLE_CSV, KAGGLE_ZIP
 
 __all__ = ["RESIZE_CHOICES", "EMPTY_POLICIES", "PRECISIONS", "SCHEDULES", "DEFAULT_STYLE_MIX", "DEFAULT_MAX_PIXELS",
-           "MAX_PIXELS_CEILING", "DEFAULT_MAX_IMAGE_BYTES", "DECODERS", "MAX_LM_ORDER", "DataParams",
+           "MAX_PIXELS_CEILING", "DEFAULT_MAX_IMAGE_BYTES", "DECODERS", "MAX_LM_ORDER", "NAME_SOURCE", "DataParams",
            "SynthParams", "CleanParams", "PreprocessParams", "SubsetParams", "TrainParams", "LexiconParams",
            "EvaluateParams", "FinetuneRun", "SelftrainRun", "FinetuneParams", "SelftrainParams", "Params"]
 
@@ -31,6 +32,8 @@ DEFAULT_MAX_IMAGE_BYTES = 32 << 20
 
 DECODERS = ("greedy", "beam", "lexicon")  # hwr.decoding.factory builds them
 MAX_LM_ORDER = 6  # the largest n-gram order KenLM (as flashlight-text ships it) reads
+# a lexicon names source (hwr.decoding.name_sources): its kind, a colon, a country code
+NAME_SOURCE = re.compile(r"(?P<kind>names-dataset):(?P<country>[A-Z]{2})")
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,7 @@ class TrainParams:
 @dataclass(frozen=True)
 class LexiconParams:
     extra: str = "configs/extra-names.csv"  # more names (CSV with IDENTITY[,count]); the default is empty
+    sources: tuple = ()  # names sources, KIND:ARGUMENT (NAME_SOURCE), e.g. names-dataset:FR
     order: int = 6
 
 
