@@ -64,11 +64,16 @@ def test_each_evaluation_agrees_with_its_predictions(pipeline, run):
     assert calibration["decoder"] == decoder and len(calibration["x"]) == len(calibration["y"])
 
 
-def test_the_lexicon_is_built_from_the_training_labels(pipeline):
+def test_the_lexicon_is_built_from_the_training_labels_and_the_sources(pipeline):
+    """The training labels' names and those of lexicon.sources (the synthetic run reads the default,
+    names-dataset:FR; the real-sample run none); the default extra file is empty."""
     stats = _json(pipeline, "metrics/lexicon.json")
     train = pd.read_csv(pipeline.repo / "data/clean/train.csv", dtype=str, keep_default_na=False)
     assert stats["train_labels"] == len(train) and stats["train_names"] == train["IDENTITY"].nunique()
-    assert stats["extra_names"] == 0 and stats["names"] == stats["train_names"]  # the default extra file is empty
+    assert set(stats["sources"]) == set(pipeline.params()["lexicon"]["sources"])
+    sourced = sum(source["names"] for source in stats["sources"].values())
+    assert stats["extra_names"] == 0 and stats["train_names"] <= stats["names"] <= stats["train_names"] + sourced
+    assert not sourced or stats["names"] >= sourced > 10_000  # the union holds every sourced name
     assert 0 <= stats["validation_oov_rate"] <= 1
 
 

@@ -103,7 +103,7 @@ class TrainParams:
 @dataclass(frozen=True)
 class LexiconParams:
     extra: str = "configs/extra-names.csv"  # more names (CSV with IDENTITY[,count]); the default is empty
-    sources: tuple = ()  # names sources, KIND:ARGUMENT (NAME_SOURCE), e.g. names-dataset:FR
+    sources: tuple = ("names-dataset:FR",)  # names sources, KIND:COUNTRY (NAME_SOURCE); () = none
     order: int = 6
 
 
