@@ -266,3 +266,19 @@ def error_of(raw) -> str:
 
 FT = {"init_from": "pretrained/gru-full.pt"}  # the least a finetune run gives
 ST = {"init_from": "models/mine/model.pt", "unlabeled": "scans.zip"}  # the least a selftrain run gives
+
+
+def fifo_with_reader(path: Path):
+    """A FIFO at ``path`` and a thread reading it line by line: (thread, lines received so far)."""
+    import threading
+
+    os.mkfifo(path)
+    received: list[str] = []
+
+    def read():
+        with open(path) as f:
+            received.extend(f)
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    return thread, received

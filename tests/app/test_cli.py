@@ -4,14 +4,13 @@ import os
 import socket
 import stat
 import sys
-import threading
 import zipfile
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
-from _support import describe, jpeg_bytes, run, subprocess_env
+from _support import describe, fifo_with_reader, jpeg_bytes, run, subprocess_env
 
 from hwr import __version__
 from hwr.app import cli
@@ -427,15 +426,7 @@ def test_output_through_a_symlink_keeps_the_link(tmp_path, model_file, capsys):
 def test_output_into_a_fifo_streams(tmp_path, model_file, capsys):
     images = images_in(tmp_path / "in", ["a.jpg", "b.jpg", "c.jpg"])
     fifo = tmp_path / "results"
-    os.mkfifo(fifo)
-    received = []
-
-    def read():
-        with open(fifo) as f:
-            received.extend(f)
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
+    reader, received = fifo_with_reader(fifo)
     code, out, _ = predict(capsys, tmp_path / "in", "--model", model_file, "-o", fifo, "--batch-size", "1")
     reader.join(30)
     assert code == 0 and out == ""

@@ -1,11 +1,11 @@
 import json
 import os
 import stat
-import threading
 import time
 from pathlib import Path
 
 import pytest
+from _support import fifo_with_reader
 
 from hwr.app.output import escape, json_line, open_target, tsv_line
 from hwr.decoding.greedy import Reading
@@ -56,15 +56,7 @@ def test_a_symlink_is_kept_and_its_target_replaced(tmp_path):
 
 def test_a_fifo_is_written_into_as_lines_come(tmp_path):
     fifo = tmp_path / "results"
-    os.mkfifo(fifo)
-    received = []
-
-    def reader():
-        with open(fifo) as f:
-            received.extend(f)
-
-    thread = threading.Thread(target=reader, daemon=True)
-    thread.start()
+    thread, received = fifo_with_reader(fifo)
     with open_target(fifo) as out:  # blocks until the reader opens it, as any writer of a FIFO does
         out.write("first\n")
         out.flush()

@@ -36,6 +36,9 @@ def export_onnx(model_path: str | Path, out_path: str | Path, opset: int = OPSET
     out_path = Path(out_path)
     if out_path.is_dir():
         raise HwrError(f"{out_path} is a folder; give the ONNX file to write, e.g. {out_path / 'model.onnx'}")
+    above = next((p for p in out_path.parents if p.exists()), None)  # checked before the slow export
+    if above is not None and not above.is_dir():
+        raise HwrError(f"{out_path}: cannot write ({above} is a file, not a folder); choose a writable file path")
     try:
         import onnx
         import onnxscript  # noqa: F401  (torch's exporter needs it; fail here with the fix, not inside torch)
