@@ -87,7 +87,7 @@ def _at_opset(proto, opset: int):
         return proto
     try:
         with _quiet():
-            converted = onnx.version_converter.convert_model(proto, opset)
+            converted = onnx.version_converter.convert_version(proto, opset)
     except Exception as exc:  # the converter raises bare RuntimeErrors and ValueErrors of its own
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise HwrError(f"ONNX opset {opset}: torch's exporter wrote opset {written} and the converter cannot "
