@@ -249,6 +249,34 @@ def test_16_bit_images_are_scaled_not_clipped():
     assert to_model_input(buf.getvalue())[20, 100] == 15  # the ink is still dark
 
 
+def _saved(image: Image.Image, fmt: str) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format=fmt)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA"])
+def test_a_transparent_background_is_white_paper(mode):
+    """Ink drawn on a transparent PNG reads as ink on white, not on black (the pixels under the
+    transparency are black, as most drawing programs leave them)."""
+    ink = np.zeros((40, 300), np.uint8)
+    ink[10:30, 20:280] = 255  # where the ink is: opaque
+    alpha = Image.fromarray(ink)
+    gray = Image.fromarray(np.full((40, 300), 15, np.uint8))  # dark everywhere; only the ink is opaque
+    image = Image.merge(mode, (gray, gray, gray, alpha) if mode == "RGBA" else (gray, alpha))
+    read = to_model_input(_saved(image, "PNG"))
+    assert read[20, 100] == 15 and read[2, 100] == 255 and read[35, 250] == 255
+
+
+@pytest.mark.parametrize("scale", [1.0, 255.0])
+def test_a_float_tiff_is_scaled_from_its_own_range(scale):
+    """A float TIFF of 0-1 (or 0-255) values reads as the 8-bit picture, not as solid black."""
+    eight = gradient(40, 300)
+    eight[10:30, 20:280] = 15
+    image = Image.fromarray((eight / 255.0 * scale).astype(np.float32), mode="F")
+    np.testing.assert_array_equal(to_model_input(_saved(image, "TIFF")), to_model_input(png(eight)))
+
+
 @pytest.mark.parametrize("data", [b"not an image", b"", b"\x89PNG\r\n\x1a\n broken", jpeg_bytes()[:200]])
 def test_messages_name_the_problem_not_a_python_object(data):
     with pytest.raises(UndecodableImage) as info:

@@ -118,12 +118,26 @@ def _decode_jpeg_fast(data: bytes, resize: str, max_pixels: int = DEFAULT_MAX_PI
 
 
 def _to_gray(image: Image.Image) -> np.ndarray:
-    """8-bit grayscale. 16-bit images are scaled to 8 bits (Pillow's conversion clips them, which
-    turns all but the darkest ink white)."""
+    """8-bit grayscale, ink dark on white paper.
+
+    - 16-bit images are scaled to 8 bits (Pillow's conversion clips them, which turns all but the
+      darkest ink white).
+    - Floating-point images (a float TIFF) are scaled from their own range, 0-1 or 0-255: Pillow's
+      conversion would clip a 0-1 image to black.
+    - Transparency (RGBA, LA, a palette with a transparent colour) is laid on white paper, as a
+      scanner would see the page: converted plainly, a transparent background reads as black."""
     if image.mode.startswith("I;16") or (image.mode == "I" and image.getextrema()[1] > WHITE):
         wide = np.asarray(image).astype(np.uint32)
         np.clip(wide, 0, 65535, out=wide)
         return ((wide + 128) // 257).astype(np.uint8)  # 65535 / 255 = 257: round to the nearest level
+    if image.mode == "F":
+        values = np.nan_to_num(np.asarray(image, dtype=np.float64), nan=1.0)
+        scale = WHITE if values.max() <= 1.0 else 1.0  # a 0-1 image, or already 0-255
+        return np.clip(np.rint(values * scale), 0, WHITE).astype(np.uint8)
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        paper = Image.new("RGBA", rgba.size, (WHITE, WHITE, WHITE, WHITE))
+        return np.asarray(Image.alpha_composite(paper, rgba).convert("L"))
     return np.asarray(image.convert("L"))
 
 
