@@ -23,7 +23,7 @@ def main(params):
         raise HwrError(f"synth: synth.out_dir={p.out_dir!r} is a file, not a folder; choose a folder")
     with Outputs(out_dir) as outputs:
         stats = generate_dataset(outputs[out_dir], dict(p.sizes), seed=p.seed, jobs=p.jobs or None,
-                                 style_mix=dict(p.style_mix), progress=True)
+                                 style_mix=dict(p.style_mix), progress=True, names_source=p.names)
         outputs.publish()
     for split, s in stats.items():
         log.info("synth: %s: %d images in %s", split, s["images"], p.out_dir)

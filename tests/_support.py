@@ -29,7 +29,7 @@ NAMES_SKIP = "../shared/data/names/kaggle-names.csv not found: lexicon tests on 
 
 # Tiny pipeline params: every stage runs in seconds on one CPU core.
 TINY_PARAMS = {
-    "synth": {"sizes": {"train": 40, "validation": 16, "test": 16}, "jobs": 1},
+    "synth": {"sizes": {"train": 40, "validation": 16, "test": 16}, "jobs": 1, "names": "faker"},
     "train": {
         "epochs": 1,
         "steps": 0,
@@ -40,8 +40,9 @@ TINY_PARAMS = {
         "subsets": {"first": {"train": 32, "validation": 16}, "full": {"train": 48, "validation": 16}},
     },
     "evaluate": {"batch_size": 32},
-    # names-dataset's tables take ~40 s and a gigabyte to read: the synth pipeline alone reads them
-    # (the default), the other tiny runs build their lexicon from their labels only
+    # names-dataset's tables take ~40 s and two gigabytes to read (once per cache folder): the synth
+    # pipeline alone reads them (the default); the other tiny runs draw faker's names and build
+    # their lexicon from their labels only
     "lexicon": {"sources": []},
 }
 

@@ -73,7 +73,8 @@ SYNTH_SIZES = TINY_PARAMS["synth"]["sizes"]  # train 40, validation 16, test 16
 @pytest.fixture(scope="session")
 def synth_pipeline(make_pipeline):
     """``dvc repro`` on the built-in default data (the synth stage's tiny synthetic dataset)."""
-    pipeline = make_pipeline("synth", {"lexicon": {"sources": ["names-dataset:FR"]}})  # the default lexicon
+    # the default names: drawn from names-dataset, and in the lexicon
+    pipeline = make_pipeline("synth", {"synth": {"names": "names-dataset:FR"}, "lexicon": {"sources": ["names-dataset:FR"]}})
     assert pipeline.params()["data"]["raw_dir"] == pipeline.params()["synth"]["out_dir"] == "data/synth"
     pipeline.result = pipeline.dvc("repro")
     # what the data holds: full asks for 48 training images where 40 exist, and uses those

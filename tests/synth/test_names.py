@@ -1,6 +1,7 @@
 """hwr.synth.names: French name pools and their labels in the Kaggle alphabet."""
 
 import numpy as np
+import pytest
 
 from hwr.core.alphabet import ALPHABET, MAX_LABEL_LENGTH
 from hwr.synth import names
@@ -25,3 +26,30 @@ def test_name_pools_are_sorted_and_big():
     first, last = names.name_pools()
     assert list(first) == sorted(first) and list(last) == sorted(last)
     assert len(first) > 500 and len(last) > 500
+
+
+def test_a_ranked_pool_draws_common_names_more_often(monkeypatch):
+    """names-dataset's lists are drawn by rank: the first-ranked name far more often than the
+    hundredth, accents kept in what is written and dropped from the label."""
+    ranked = {"first": [["Léa"] + [f"Prenom{chr(65 + i % 26)}{chr(65 + i // 26)}" for i in range(200)]],
+              "last": ["Martin"] + [f"Nom{chr(65 + i % 26)}{chr(65 + i // 26)}" for i in range(200)]}
+    monkeypatch.setattr(names, "ranked_names", lambda country: ranked)
+    names.pool.cache_clear()
+    names._bigram_model.cache_clear()
+    try:
+        pool = names.pool("names-dataset:XX")
+        rng = np.random.default_rng(0)
+        picks = [pool.pick(rng, "PRENOM") for _ in range(20000)]
+        assert picks.count("LÉA") > 3 * picks.count("PRENOMQH")  # rank 1 against rank 200: 1/51 against 1/250
+        with names.drawing_from("names-dataset:XX"):
+            drawn = [names.draw_name(rng, "PRENOM") for _ in range(500)]
+        assert ("PRENOM", "LÉA", "LEA") in drawn
+        assert names._active == names.FAKER
+    finally:
+        names.pool.cache_clear()
+        names._bigram_model.cache_clear()
+
+
+def test_an_unknown_names_source_is_refused():
+    with pytest.raises(ValueError, match="faker or names-dataset:CC"):
+        names.pool("insee:FR")

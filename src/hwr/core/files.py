@@ -61,3 +61,11 @@ def write_json(path: str | Path, obj) -> None:
 
 def write_csv(path: str | Path, frame: pd.DataFrame) -> None:
     write_text(path, frame.to_csv(index=False, lineterminator="\n"))
+
+
+def cache_dir() -> Path:
+    """Where hwr keeps what it can rebuild (compiled kernels, name lists): ``$HWR_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/hwr``, else ``~/.cache/hwr``."""
+    if os.environ.get("HWR_CACHE_DIR"):
+        return Path(os.environ["HWR_CACHE_DIR"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hwr"

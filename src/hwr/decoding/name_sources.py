@@ -18,6 +18,7 @@ from collections import Counter
 import pandas as pd
 
 from hwr.core.errors import HwrError
+from hwr.core.name_lists import ranked_names
 from hwr.data.labels import clean_labels
 from hwr.params import NAME_SOURCE
 
@@ -48,15 +49,8 @@ def ranked_counts(ranked: list[str]) -> Counter:
 
 def _names_dataset(country: str) -> list[list[str]]:
     """The ranked lists of ``names-dataset`` for ``country``: first names by gender, then surnames."""
-    from names_dataset import NameDataset  # loads its tables (about a gigabyte) only when asked
-
-    data = NameDataset()
-    firsts = data.get_top_names(n=10**6, use_first_names=True, country_alpha2=country).get(country, {})
-    lasts = data.get_top_names(n=10**6, use_first_names=False, country_alpha2=country).get(country, [])
-    if not firsts and not lasts:
-        raise HwrError(f"lexicon.sources: names-dataset has no names for country {country!r}; "
-                       "give an ISO 3166 alpha-2 code such as FR")
-    return [*firsts.values(), lasts]
+    lists = ranked_names(country)
+    return [*lists["first"], lists["last"]]
 
 
 def read_source(spec: str, *, fetch=None, **rules) -> tuple[Counter, dict]:

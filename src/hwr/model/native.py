@@ -31,6 +31,8 @@ from pathlib import Path
 
 import torch
 
+from hwr.core.files import cache_dir
+
 log = logging.getLogger(__name__)
 
 SOURCE_DIR = Path(__file__).resolve().parent / "csrc"
@@ -60,13 +62,6 @@ def _cflags(capability: str) -> list[str]:
 
 def disabled() -> bool:
     return os.environ.get("HWR_NATIVE", "1").strip().lower() in ("0", "false", "no", "off")
-
-
-def cache_dir() -> Path:
-    """Where built kernels are kept: ``$HWR_CACHE_DIR``, else ``$XDG_CACHE_HOME/hwr``, else ``~/.cache/hwr``."""
-    if os.environ.get("HWR_CACHE_DIR"):
-        return Path(os.environ["HWR_CACHE_DIR"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hwr"
 
 
 def build_key(source_dir: Path = SOURCE_DIR, capability: str | None = None) -> str:

@@ -18,6 +18,7 @@ from hwr.params.schema import (
     PRECISIONS,
     RESIZE_CHOICES,
     SCHEDULES,
+    SYNTH_NAMES,
     FinetuneRun,
     Params,
 )
@@ -82,6 +83,8 @@ def _validate(p: Params) -> None:
     for split, size in p.synth.sizes.items():
         _check_choice("synth.sizes key", split, SPLITS)
         _check_int(f"synth.sizes.{split}", size, 0)
+    if not isinstance(p.synth.names, str) or not SYNTH_NAMES.fullmatch(p.synth.names):
+        _fail("synth.names", p.synth.names, "expected faker or a names source such as names-dataset:FR")
     _check_int("synth.jobs", p.synth.jobs, 0)
     _check_bool("clean.uppercase", p.clean.uppercase)
     for label in p.clean.drop_labels:

@@ -14,7 +14,7 @@ from hwr.core.alphabet import MAX_LABEL_LENGTH
 from hwr.core.layout import KAGGLE_CSV, KAGGLE_ZIP
 
 __all__ = ["RESIZE_CHOICES", "EMPTY_POLICIES", "PRECISIONS", "SCHEDULES", "DEFAULT_STYLE_MIX", "DEFAULT_MAX_PIXELS",
-           "MAX_PIXELS_CEILING", "DEFAULT_MAX_IMAGE_BYTES", "DECODERS", "MAX_LM_ORDER", "NAME_SOURCE", "DataParams",
+           "MAX_PIXELS_CEILING", "DEFAULT_MAX_IMAGE_BYTES", "DECODERS", "MAX_LM_ORDER", "NAME_SOURCE", "SYNTH_NAMES", "DataParams",
            "SynthParams", "CleanParams", "PreprocessParams", "SubsetParams", "TrainParams", "LexiconParams",
            "EvaluateParams", "FinetuneRun", "SelftrainRun", "FinetuneParams", "SelftrainParams", "Params"]
 
@@ -34,6 +34,7 @@ DECODERS = ("greedy", "beam", "lexicon")  # hwr.decoding.factory builds them
 MAX_LM_ORDER = 6  # the largest n-gram order KenLM (as flashlight-text ships it) reads
 # a lexicon names source (hwr.decoding.name_sources): its kind, a colon, a country code
 NAME_SOURCE = re.compile(r"(?P<kind>names-dataset):(?P<country>[A-Z]{2})")
+SYNTH_NAMES = re.compile(rf"faker|{NAME_SOURCE.pattern}")  # synth.names: faker's pools or a names source
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class SynthParams:
     seed: int = 0
     sizes: dict = field(default_factory=lambda: {"train": 16000, "validation": 200, "test": 500})
     style_mix: dict = field(default_factory=lambda: dict(DEFAULT_STYLE_MIX))
+    names: str = "names-dataset:FR"
     jobs: int = 0
 
 

@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image
 
 from . import degrade as _degrade
+from . import names as _names
 from . import sample as _sample
 from . import writer as _writer
 from .preview import render_preview
@@ -23,16 +24,19 @@ __all__ = ["generate_dataset", "render_sample", "render_preview", "DEFAULT_STYLE
 
 
 def generate_dataset(out_dir, sizes: dict[str, int], seed: int = 0, jobs: int | None = None,
-                     style_mix: dict[str, float] | None = None, progress: bool = False) -> dict:
+                     style_mix: dict[str, float] | None = None, progress: bool = False,
+                     names_source: str = _names.FAKER) -> dict:
     """Write ``out_dir/{split}_v2.zip`` and ``out_dir/written_name_{split}_v2.csv`` per split.
 
     Zip entries are ``{split}_v2/{split}/{SPLIT}_{i:05d}.jpg`` (stored, fixed dates); the CSV has
     the header ``FILENAME,IDENTITY`` and '\\n' line endings. Output bytes depend only on
-    ``seed``, ``sizes`` and ``style_mix``, not on ``jobs`` (None = all CPUs). Files appear
+    ``seed``, ``sizes``, ``style_mix`` and ``names_source`` (:mod:`hwr.synth.names`: faker or
+    names-dataset:CC), not on ``jobs`` (None = all CPUs). Files appear
     atomically. Returns ``{split: {'images': n, 'layouts': {...}, 'styles': {...}}}``.
     Raises ValueError for bad ``sizes`` (naming the split) or ``style_mix``.
     """
-    return _writer.generate(out_dir, sizes, seed=seed, jobs=jobs, style_mix=style_mix, progress=progress)
+    return _writer.generate(out_dir, sizes, seed=seed, jobs=jobs, style_mix=style_mix, progress=progress,
+                            names_source=names_source)
 
 
 def render_sample(rng: np.random.Generator, style_mix=None, *, jpeg: bool = True) -> tuple[Image.Image, str]:

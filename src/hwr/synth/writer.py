@@ -40,8 +40,9 @@ def _work(task):
     return degrade.to_jpeg(s.image), s.label, s.layout, s.style
 
 
-def _warm():
+def _warm(names_source: str = names.FAKER):
     """Build caches (name pools, glyphs, fonts) once in a worker before timing-critical work."""
+    names.use(names_source)
     rng = np.random.default_rng(0)
     for _ in range(8):
         sample.render(rng, (0.5, 0.5))
@@ -60,7 +61,7 @@ def validate_sizes(sizes) -> dict[str, int]:
     return out
 
 
-def generate(out_dir, sizes, seed=0, jobs=None, style_mix=None, progress=False) -> dict:
+def generate(out_dir, sizes, seed=0, jobs=None, style_mix=None, progress=False, names_source=names.FAKER) -> dict:
     sizes = validate_sizes(sizes)
     probs = sample.validate_style_mix(style_mix)
     if jobs is None:
@@ -72,12 +73,13 @@ def generate(out_dir, sizes, seed=0, jobs=None, style_mix=None, progress=False) 
     total = sum(sizes.values())
     jobs = max(1, min(jobs, total // 16 + 1))  # tiny jobs are not worth a pool
     with contextlib.ExitStack() as stack:
+        stack.enter_context(names.drawing_from(names_source))
         pool = None
         if jobs > 1:  # started before the progress bar: no bar thread is running when the workers fork
-            names.name_pools()  # build caches before forking
-            _warm()
+            _warm(names_source)  # build caches before forking
             # fork is fastest (workers inherit warm caches); HWR_SYNTH_MP_CONTEXT=spawn overrides
-            pool = stack.enter_context(workers.pool(jobs, _warm, method=os.environ.get("HWR_SYNTH_MP_CONTEXT")))
+            pool = stack.enter_context(workers.pool(jobs, _warm, (names_source,),
+                                                    method=os.environ.get("HWR_SYNTH_MP_CONTEXT")))
         bar = None
         if progress:
             from tqdm import tqdm
