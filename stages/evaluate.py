@@ -15,7 +15,8 @@ from hwr.evaluation.evaluate import evaluate_configured, write_evaluation
 def main(params, rnn, subset):
     e, name = params.evaluate, layout.check_train_run("evaluate", rnn, subset)
     result = evaluate_configured(layout.model_file(name), e)
-    write_evaluation(result, e, name, metrics_path=layout.eval_metrics(name), out_dir=layout.eval_dir(name))
+    write_evaluation(result, e, name, metrics_path=layout.eval_metrics(name), out_dir=layout.eval_dir(name),
+                     reader=(layout.model_file(name), layout.reader_file(name)))
     m, g = result.metrics, result.metrics["decoders"]["greedy"]
     log.info("evaluate: %s on %s, %s decoding: word accuracy %.4f (greedy %.4f), CER %.4f (greedy %.4f), "
              "most confident half %.4f", name, e.split, e.decoder, m["word_accuracy"], g["word_accuracy"],

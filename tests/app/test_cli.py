@@ -132,7 +132,10 @@ def test_json_lines_and_alternatives(tmp_path, model_file, capsys, monkeypatch):
     def with_alternatives(log_probs):  # a decoder that gives alternatives, as beam search does
         return [Reading("ANNA", 0.5, (("ANA", 0.25), ("HANNA", 0.125)))] * len(log_probs)
 
-    monkeypatch.setattr(cli, "reading_setup", lambda args: (Path(args.model[0]), with_alternatives))
+    from hwr.app.predictor import open_model
+
+    monkeypatch.setattr(cli, "reading_predictor",
+                        lambda args, batch_size=64: open_model(args.model[0], decoder=with_alternatives))
     out = predict(capsys, images[0], "--model", model_file, "--json")[1]
     assert json.loads(out) == {"path": str(images[0]), "text": "ANNA", "confidence": 0.5,
                                "alternatives": [{"text": "ANA", "confidence": 0.25}, {"text": "HANNA", "confidence": 0.125}]}
@@ -284,7 +287,7 @@ def test_predict_with_the_lexicon_decoder_and_top_k(tmp_path, monkeypatch, model
     image.write_bytes(jpeg_bytes(324, 36, fmt="PNG"))
     monkeypatch.chdir(tmp_path)
     cli.main(["predict", str(image), "--model", str(model_file), "--device", "cpu", "--decoder", "lexicon",
-              "--top-k", "3"])
+              "--top-k", "3", "--lexicon", "data/lexicon"])
     fields = capsys.readouterr().out.splitlines()[0].split("\t")
     texts, confidences = fields[1::2], [float(c) for c in fields[2::2]]  # the reading, then up to 2 alternatives
     assert fields[0] == str(image) and 1 <= len(texts) == len(confidences) <= 3
@@ -293,7 +296,8 @@ def test_predict_with_the_lexicon_decoder_and_top_k(tmp_path, monkeypatch, model
 
 @pytest.mark.parametrize("options, message", [
     (["--decoder", "greedy", "--top-k", "2"], "greedy decoding reads one name"),
-    (["--decoder", "beam"], "dvc repro lexicon"),
+    (["--decoder", "beam"], "carries no lexicon for the beam decoder; give --lexicon DIR"),
+    (["--decoder", "beam", "--lexicon", "nowhere"], "dvc repro lexicon"),
 ])
 def test_predict_decoder_errors_are_one_line(tmp_path, monkeypatch, model_file, capsys, options, message):
     image = tmp_path / "name.png"
@@ -305,40 +309,51 @@ def test_predict_decoder_errors_are_one_line(tmp_path, monkeypatch, model_file, 
     assert info.value.code == 2 and message in err and len(err.strip().splitlines()) == 1
 
 
-def test_greedy_readings_get_the_calibration_evaluate_fitted(tmp_path, monkeypatch, capsys, caplog):
+def test_a_reader_file_carries_its_calibration_and_a_bare_model_finds_none(tmp_path, monkeypatch, capsys, caplog):
+    """readers/<run>.pt reads with the calibration it carries, wherever it is and as the project's
+    default; the bare model.pt beside an eval/<run>/calibration.json stays uncalibrated and says so:
+    nothing is found by folder name."""
+    from hwr.decoding.bundle import make_bundle
     from hwr.decoding.confidence import Calibration
+    from hwr.decoding.factory import GREEDY
+    from hwr.model.checkpoints import save_with_reading
 
     torch.manual_seed(0)
-    save_model(tmp_path / "models" / "gru-full" / "model.pt", CRNN("gru"), {"rnn": "gru", "resize": "crop"})
+    bare = tmp_path / "models" / "gru-full" / "model.pt"
+    save_model(bare, CRNN("gru"), {"rnn": "gru", "resize": "crop"})
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"rnn": "gru", "evaluate": {"decoder": "greedy"}}))
     (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    flat = Calibration((0.0, 1.0), (0.25, 0.25))
+    flat.save(tmp_path / "eval" / "gru-full" / "calibration.json", decoder="greedy")
     images = images_in(tmp_path / "scans", ["a.jpg", "b.jpg"])
     monkeypatch.chdir(tmp_path)
-    code, out, _ = predict(capsys, *images)
+    code, out, _ = predict(capsys, *images)  # no reader yet: the bare model, raw confidences
     raw = predictions(out)
-    assert code == 0 and all(c != 0.25 for _, c in raw.values())
-    Calibration((0.0, 1.0), (0.25, 0.25)).save(tmp_path / "eval" / "gru-full" / "calibration.json", decoder="greedy")
-    code, out, _ = predict(capsys, *images)
+    assert code == 0 and all(c != 0.25 for _, c in raw.values()) and "carries no calibration" in caplog.text
+    save_with_reading(bare, tmp_path / "readers" / "gru-full.pt", make_bundle(GREEDY, flat, None))
+    code, out, _ = predict(capsys, *images)  # the project's default is now the reader
     assert code == 0 and {p: c for p, (_, c) in predictions(out).items()} == dict.fromkeys(raw, 0.25)
-    # fitted for another decoder: raw confidences, and a warning says why
-    Calibration((0.0, 1.0), (0.25, 0.25)).save(tmp_path / "eval" / "gru-full" / "calibration.json", decoder="beam",
-                                               beam_width=16, lm_weight=0.5)
-    code, out, _ = predict(capsys, *images)
-    assert code == 0 and predictions(out) == raw and "not calibrated" in caplog.text
+    elsewhere = tmp_path.parent / f"{tmp_path.name}-moved.pt"
+    (tmp_path / "readers" / "gru-full.pt").rename(elsewhere)
+    code, out, _ = predict(capsys, *images, "--model", elsewhere)
+    assert code == 0 and {p: (t, c) for p, (t, c) in predictions(out).items()} == {
+        p: (t, 0.25) for p, (t, _) in raw.items()}
+    elsewhere.unlink()
 
 
 def test_a_project_without_its_lexicon_reads_greedily_unless_asked(tmp_path, monkeypatch, model_file, capsys, caplog):
-    """evaluate.decoder: lexicon in a project whose lexicon stage has not run (a fresh clone):
-    hwr predict reads greedily and says why; --decoder lexicon asks for it and gets the error."""
+    """evaluate.decoder: lexicon in a project whose lexicon stage has not run (a fresh clone), and
+    a bare model: hwr predict reads greedily and says why; --decoder lexicon asks for it and gets
+    the error that names --lexicon."""
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"evaluate": {"decoder": "lexicon"}}))
     (tmp_path / "dvc.yaml").write_text("stages: {}\n")
     images = images_in(tmp_path / "scans", ["a.jpg"])
     monkeypatch.chdir(tmp_path)
     code, out, _ = predict(capsys, images[0], "--model", model_file)
     assert code == 0 and list(predictions(out)) == [str(images[0])]
-    assert "greedy decoder instead of evaluate.decoder=lexicon" in caplog.text
+    assert "reading with the greedy decoder" in caplog.text
     code, out, err = predict(capsys, images[0], "--model", model_file, "--decoder", "lexicon")
-    assert code == 2 and out == "" and "build the lexicon first" in err and len(err.splitlines()) == 1
+    assert code == 2 and out == "" and "give --lexicon DIR" in err and len(err.splitlines()) == 1
 
 
 def test_overrides_prints_the_dvc_options_of_a_file(repo_root, tmp_path, capsys, monkeypatch):

@@ -1,10 +1,12 @@
 import contextlib
 import io
 import json
+import shutil
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from collections import Counter
 from typing import NamedTuple
 
 import numpy as np
@@ -17,7 +19,12 @@ from hwr.app.export import OPSET, export_onnx
 from hwr.app.predictor import open_model
 from hwr.core.errors import HwrError
 from hwr.data.images import to_model_input
-from hwr.model.checkpoints import save_model
+from hwr.decoding.bundle import make_bundle, reading_decoder
+from hwr.decoding.confidence import Calibration
+from hwr.decoding.factory import make_decoder
+from hwr.decoding.lexicon import write_lexicon
+from hwr.model.checkpoints import save_model, save_with_reading
+from hwr.params import EvaluateParams
 from hwr.model.crnn import CRNN
 
 onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed (pip install 'hwr[onnx]')")
@@ -44,7 +51,15 @@ def exported(tmp_path_factory):
     with torch.no_grad():
         model.classify.weight.mul_(20)
         model.classify.bias.copy_(torch.randn(30))
-    save_model(folder / "model.pt", model, {"rnn": "gru", "subset": "full", "resize": "fit"})
+    save_model(folder / "bare.pt", model, {"rnn": "gru", "subset": "full", "resize": "fit"})
+    # a reader file, as the evaluate stage writes it: the lexicon decoder, its calibration, the lexicon
+    lexicon = tmp_path_factory.mktemp("lexicon")
+    write_lexicon(lexicon, Counter({"MARTIN": 3, "LEA": 2, "THOMAS": 2, "EMMA": 1}), order=3)
+    decoder = make_decoder("lexicon", EvaluateParams(), lexicon_dir=lexicon)
+    save_with_reading(folder / "bare.pt", folder / "model.pt",
+                      make_bundle(decoder, Calibration((0.0, 1.0), (0.2, 0.9)), lexicon))
+    (folder / "bare.pt").unlink()
+    shutil.rmtree(lexicon)  # the reader carries it: nothing of the project is needed
     said = io.StringIO()
     with contextlib.redirect_stdout(said):
         cli.main(["export", str(folder / "model.pt"), str(folder / "model.onnx")])
@@ -81,6 +96,30 @@ def test_onnx_computes_what_torch_computes(exported):
 def test_resize_mode_travels_with_the_model(exported):
     assert open_model(exported.onnx).resize == "fit"
     assert open_model(exported.onnx).backend == "onnxruntime"
+
+
+def test_the_decoder_calibration_and_lexicon_travel_with_the_model(exported, tmp_path, capsys):
+    """The reader file and its ONNX export, each moved alone to an empty folder, read with the
+    lexicon decoder they carry: the same texts and calibrated confidences."""
+    assert open_model(exported.onnx).reading == open_model(exported.pt).reading
+    assert open_model(exported.onnx).reading["decoder"] == "lexicon"
+    images = []
+    for i in range(6):
+        images.append(tmp_path / "scans" / f"{i}.jpg")
+        images[-1].parent.mkdir(exist_ok=True)
+        images[-1].write_bytes(jpeg_bytes(324, 36, seed=i))
+    answers = []
+    for source in (exported.pt, exported.onnx):
+        moved = tmp_path / f"away-{source.suffix[1:]}" / source.name
+        moved.parent.mkdir()
+        shutil.copy(source, moved)
+        cli.main(["predict", *map(str, images), "--model", str(moved), "--json"])
+        answers.append([{k: v for k, v in json.loads(line).items() if k != "path"}
+                        for line in capsys.readouterr().out.splitlines()])
+    by_torch, by_onnx = answers
+    assert len(by_torch) == 6 and [a["text"] for a in by_onnx] == [a["text"] for a in by_torch]
+    assert [a["confidence"] for a in by_onnx] == pytest.approx([a["confidence"] for a in by_torch], abs=2e-3)
+    assert all(0.2 <= a["confidence"] <= 0.9 for a in by_torch)  # through the carried calibration
 
 
 def test_same_texts_as_torch_on_the_real_test_images(exported, real_sample):
@@ -123,7 +162,9 @@ def test_predict_onnx_without_torch(exported, tmp_path):
     assert json.loads(result.stderr.splitlines()[-1]) == [], describe(result)  # torch never imported
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["path"] for r in rows] == list(map(str, images))
-    expected = open_model(path).read(np.stack([to_model_input(p.read_bytes(), "fit") for p in images]))
+    predictor = open_model(path)
+    predictor.decoder = reading_decoder(predictor.reading)  # the lexicon decoder the file carries
+    expected = predictor.read(np.stack([to_model_input(p.read_bytes(), "fit") for p in images]))
     assert [r["text"] for r in rows] == [r.text for r in expected]
 
 

@@ -111,7 +111,7 @@ def test_limits_give_clear_errors(client):
     Image.new("L", (3000, 1000), 255).save(buffer, format="PNG")  # small file, 3 million pixels
     wide = client.post("/predict", files=upload(("wide.png", buffer.getvalue())))
     assert wide.status_code == 422
-    assert wide.json()["error"] == "wide.png: 3000 x 1000 pixels, more than the 2,000,000 this server takes per image"
+    assert wide.json()["error"] == "wide.png: 3000 x 1000 pixels, more than the 2,000,000 pixels this server takes per image"
 
     huge = client.post("/predict", files=upload(*[(f"{i}.bin", bytes(150_000)) for i in range(3)]))
     assert huge.status_code == 413 and "this server takes at most" in huge.json()["error"]
@@ -295,3 +295,24 @@ def test_uvicorns_limit_is_only_a_safety_net(app):
     config = server_config(app)
     assert config.limit_concurrency == app.state.limits.max_connections
     assert config.limit_concurrency > app.state.limits.max_active + app.state.limits.max_waiting
+
+
+def test_the_servers_pixel_limit_is_the_one_applied_above_the_preprocess_default():
+    """--max-pixels above preprocess.max_pixels' default (16 M) admits the image: the server's limit
+    is passed down, not the pipeline's; far past Pillow's own limit, an image is too big, not
+    "not an image"."""
+    import struct
+    import zlib
+
+    from hwr.app.serve import prepare
+
+    buffer = io.BytesIO()
+    Image.new("L", (5000, 4000), 255).save(buffer, format="PNG")  # 20 million pixels, a small file
+    limits = Limits(max_pixels=25_000_000, max_file_bytes=10_000_000)
+    assert prepare("wide.png", buffer.getvalue(), "crop", limits).shape == (64, 256)
+    assert prepare("wide.png", buffer.getvalue(), "crop", Limits(max_pixels=19_000_000)).startswith("5000 x 4000 pixels")
+    ihdr = b"IHDR" + struct.pack(">IIBBBBB", 40000, 40000, 8, 0, 0, 0, 0)  # 1.6 billion pixels, declared only
+    END = struct.pack(">I", 0) + b"IEND" + struct.pack(">I", zlib.crc32(b"IEND"))
+    header = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + ihdr + struct.pack(">I", zlib.crc32(ihdr)) + END
+    said = prepare("bomb.png", header, "crop", limits)
+    assert said == "too many pixels, more than the 25,000,000 pixels this server takes per image"

@@ -33,3 +33,16 @@ def test_summary_counts_by_reason():
     skips = [sources.Skip("a", "empty file"), sources.Skip("b", "not an image"), sources.Skip("c", "not an image")]
     assert sources.summary(1, skips, 0) == "read 1 image; skipped 3: 2 not an image, 1 empty file"
     assert sources.summary(5, [], 1) == "read 5 images; ignored 1 other file in folders (not named like images)"
+
+
+def test_an_image_with_too_many_pixels_is_named_so_not_not_an_image(tmp_path):
+    import struct
+    import zlib
+
+    ihdr = b"IHDR" + struct.pack(">IIBBBBB", 40000, 40000, 8, 0, 0, 0, 0)  # declared only
+    path = tmp_path / "huge.png"
+    END = struct.pack(">I", 0) + b"IEND" + struct.pack(">I", zlib.crc32(b"IEND"))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + ihdr + struct.pack(">I", zlib.crc32(ihdr)) + END)
+    skip = sources.load_image(str(path), "crop")
+    assert isinstance(skip, sources.Skip) and skip.reason == "too many pixels"
+    assert "1,600,000,000 pixels, over the 16,000,000-pixel limit" in skip.message()

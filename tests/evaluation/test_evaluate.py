@@ -92,3 +92,34 @@ def test_a_second_decoder_beside_greedy_and_calibration(store, model_path):
     assert result.predictions["greedy"].tolist() == greedy.predictions["PREDICTION"].tolist()
     assert set(result.calibrations) == {"greedy", "shout"}
     assert metrics["decoders"]["shout"]["names_per_second"] > 0
+
+
+def test_the_evaluation_writes_the_model_again_with_what_reading_it_needs(store, model_path, tmp_path):
+    """readers/<run>.pt: the same weights, carrying the decoder's name and settings, the calibration
+    fitted on validation and the lexicon; a model read from it alone reads as the project does."""
+    from collections import Counter
+
+    from hwr.decoding.bundle import reading_decoder
+    from hwr.decoding.lexicon import write_lexicon
+    from hwr.evaluation.evaluate import write_evaluation
+    from hwr.model.checkpoints import load_model
+    from hwr.params import EvaluateParams
+
+    lexicon = tmp_path / "lexicon"
+    write_lexicon(lexicon, Counter({"ANNA": 2, "LL": 1}), order=3)
+    result = evaluate_model(model_path, store, batch_size=2, device=torch.device("cpu"), validation=store)
+    reader = tmp_path / "readers" / "gru-full.pt"
+    write_evaluation(result, EvaluateParams(decoder="greedy"), "gru-full", metrics_path=tmp_path / "m.json",
+                     out_dir=tmp_path / "eval", reader=(model_path, reader), lexicon_dir=lexicon)
+    model, config = load_model(reader)
+    original, _ = load_model(model_path)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), original.state_dict().values()))
+    reading = config["reading"]
+    assert reading["decoder"] == "greedy" and reading["settings"] == {"decoder": "greedy"}
+    assert reading["calibration"] == result.calibrations["greedy"].to_dict()
+    assert reading["lexicon"]["names.csv"] == (lexicon / "names.csv").read_text(encoding="utf-8")
+    decoder = reading_decoder(reading)
+    with torch.no_grad():
+        log_probs = model(torch.from_numpy(store.images[:])).float()
+    calibrated = [r.confidence for r in decoder(log_probs)]
+    assert calibrated == pytest.approx(result.predictions["confidence"].tolist(), abs=1e-6)

@@ -7,7 +7,7 @@ import hashlib
 
 import pytest
 import yaml
-from _support import RUNS, describe, run
+from _support import RUNS, describe, jpeg_bytes, run
 
 pytestmark = pytest.mark.slow
 
@@ -44,3 +44,21 @@ def test_push_then_pull_into_a_fresh_clone(make_pipeline, tmp_path):
         assert out["md5"].endswith(".dir")
     status = run(["dvc", "status"], clone, producer.env, timeout=300)
     assert status.returncode == 0 and "up to date" in status.stdout, describe(status)
+
+    # one artifact, fetched alone into an empty folder, reads as in the project: the reader file
+    # carries its decoder (the lexicon decoder here), calibration and lexicon
+    producer.git("tag", "-a", "gru-full@v1.0.0", "-m", "gru-full 1.0.0")  # the version dvc artifacts get asks for
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    got = run(["dvc", "artifacts", "get", str(producer.repo), "gru-full"], empty, producer.env, timeout=300)
+    assert got.returncode == 0, describe(got)
+    assert md5(empty / "gru-full.pt") == md5(producer.repo / "readers" / "gru-full.pt")
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    for i in range(4):
+        (scans / f"{i}.jpg").write_bytes(jpeg_bytes(324, 36, seed=i))
+    in_project = run(["hwr", "predict", str(scans), "--json"], producer.repo, producer.env, timeout=300)
+    alone = run(["hwr", "predict", str(scans), "--json", "--model", "gru-full.pt"], empty, producer.env, timeout=300)
+    assert in_project.returncode == 0 and alone.returncode == 0, describe(in_project) + describe(alone)
+    assert "carries no" not in in_project.stderr + alone.stderr  # neither read a bare model
+    assert len(in_project.stdout.splitlines()) == 4 and alone.stdout == in_project.stdout

@@ -50,13 +50,14 @@ class RunPaths:
     eval: Path  # eval/<name>/: predictions, confusion pairs, coverage, calibration (as the evaluate stage's)
     work: Path  # checkpoints/<stage>/<name>/: scratch, removed when the run finishes
     pseudo: Path  # selftrain/<name>/: the pseudo-labels of each round
+    reader: Path  # readers/<name>.pt: the model with its decoder, calibration and lexicon
     live: bool = True  # dvclive curves in ``metrics`` (dvclive needs a git repository)
 
     @classmethod
     def of(cls, stage: str, name: str, root: Path = Path(".")) -> RunPaths:
         return cls(model=layout.model_file(name, root), metrics=layout.adaptation_metrics(stage, name, root),
                    eval=layout.eval_dir(name, root), work=layout.adaptation_work(stage, name, root),
-                   pseudo=root / stage / name)
+                   pseudo=root / stage / name, reader=layout.reader_file(name, root))
 
 
 @dataclass
@@ -128,6 +129,7 @@ def finetune(name: str, run: FinetuneRun, params: Params, paths: RunPaths, *, da
                      live_dir=paths.metrics if paths.live else None, summary=paths.metrics / "summary.json")
     result = _evaluate(paths.model, params, data)
     write_evaluation(result, params.evaluate, name, metrics_path=paths.metrics / "evaluation.json", out_dir=paths.eval,
+                     reader=(paths.model, paths.reader),
                      init_from=run.init_from, **_composition(parts))
     shutil.rmtree(paths.work, ignore_errors=True)
     return {**summary, "evaluation": result.metrics}
@@ -166,6 +168,7 @@ def selftrain(name: str, run: SelftrainRun, params: Params, paths: RunPaths, *, 
         rounds.append(record)
         current = model
     write_evaluation(result, params.evaluate, name, metrics_path=paths.metrics / "evaluation.json", out_dir=paths.eval,
+                     reader=(paths.model, paths.reader),
                      init_from=run.init_from, rounds=run.rounds, **_composition(parts))
     shutil.rmtree(paths.work, ignore_errors=True)
     return rounds

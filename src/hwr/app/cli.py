@@ -23,26 +23,31 @@ from hwr.params import DECODERS, Params
 
 
 def model_path(args, project: Path | None, params: Params | None, params_file: Path | None) -> Path | list[Path]:
-    """``--model`` (given twice or more: the list, read as their average), else the *full* model of
-    the family ``--rnn`` or params' ``rnn`` names, in the
-    project this folder belongs to."""
+    """``--model`` (given twice or more: the list, read together), else the *full* model of the
+    family ``--rnn`` or params' ``rnn`` names, in the project this folder belongs to: its reader file
+    (readers/<run>.pt, which carries its decoder, calibration and lexicon) once evaluated, else the
+    bare model training wrote."""
     if args.model:
         return Path(args.model[0]) if len(args.model) == 1 else [Path(m) for m in args.model]
     if project is None:
         raise HwrError(f"no --model given and no hwr project ({layout.PROJECT_MARKER}) in this folder or above; "
-                       "give --model FILE (a model.pt or an exported .onnx)")
+                       "give --model FILE (a readers/<run>.pt, a model.pt or an exported .onnx)")
     rnn = args.rnn or (params or params_module.load(params_file)).rnn  # no params file: its one-line error
-    return layout.model_file(layout.run_name(rnn, "full"), project)
+    run = layout.run_name(rnn, "full")
+    reader = layout.reader_file(run, project)
+    return reader if reader.is_file() else layout.model_file(run, project)
 
 
-def reading_setup(args) -> tuple[Path, object]:
-    """The model to read with and its decoder, from the options and the project's params (read once).
+def reading_predictor(args, batch_size: int = 64):
+    """The model to read with (:func:`model_path`), opened once, with its decoder.
 
-    The decoder is ``--decoder``, else the project's ``evaluate.decoder`` (greedy outside a project),
-    with the project's lexicon and the calibration its evaluate stage fitted for the model."""
-    from hwr.decoding.factory import make_decoder
+    A model that carries what reading needs (a reader file, or an ONNX file exported from one) reads
+    with its own decoder, calibration and lexicon; ``--decoder`` and ``--lexicon DIR`` override them.
+    A bare model reads with the project's ``evaluate.decoder`` and lexicon (greedy where there is no
+    lexicon), uncalibrated: nothing is looked up by the model's folder name."""
+    from hwr.app.predictor import open_model
+    from hwr.decoding.bundle import reading_decoder
     from hwr.decoding.lexicon import lexicon_built
-    from hwr.params import EvaluateParams
 
     _positive(args.top_k, "--top-k")  # before the params and the model are read: the option's own error
     params_file = Path(args.params) if args.params else None
@@ -50,21 +55,25 @@ def reading_setup(args) -> tuple[Path, object]:
     if params_file is None and project is not None:
         params_file = project / layout.PARAMS_FILE
     params = params_module.load(params_file) if params_file is not None and params_file.is_file() else None
-    model = model_path(args, project, params, params_file)
-    root = project or Path.cwd()
-    name = args.decoder or (params.evaluate.decoder if params else "greedy")
-    lexicon_dir = root / layout.LEXICON_DIR
-    if args.decoder is None and name != "greedy" and args.top_k == 1 and not lexicon_built(lexicon_dir):
-        # the params' decoder needs the lexicon stage's files; without them (a fresh clone, a model
-        # brought from elsewhere) read greedily rather than fail: --decoder asks explicitly
-        logging.getLogger("hwr").warning("%s has no lexicon yet (dvc repro lexicon): reading with the greedy "
-                                         "decoder instead of evaluate.decoder=%s", root, name)
-        name = "greedy"
-    decoder = make_decoder(name, params.evaluate if params else EvaluateParams(), lexicon_dir=lexicon_dir,
-                           top_k=args.top_k)
-    if isinstance(model, list):  # averaged models: no evaluate stage fitted a calibration for them
-        return model, decoder
-    return model, decoder.calibrated(layout.calibration_file(model.parent.name, root))
+    predictor = open_model(model_path(args, project, params, params_file), batch_size=batch_size, device=args.device)
+    lexicon_dir = Path(args.lexicon) if args.lexicon else None
+    name, settings, hwr_log = args.decoder, None, logging.getLogger("hwr")
+    if predictor.reading is None:
+        settings = params.evaluate if params else None
+        if lexicon_dir is None and project is not None and lexicon_built(project / layout.LEXICON_DIR):
+            lexicon_dir = project / layout.LEXICON_DIR
+        if name is None and settings is not None and settings.decoder != "greedy" and lexicon_dir is None:
+            # a bare model with no lexicon at hand (a fresh clone, a model brought from elsewhere): read
+            # greedily rather than fail; --decoder asks explicitly
+            hwr_log.warning("%s carries no lexicon and this project has none yet (dvc repro evaluate writes "
+                            "readers/<run>.pt, which does): reading with the greedy decoder", predictor.path)
+            name = "greedy"
+        elif args.top_k == 1:
+            hwr_log.warning("%s carries no calibration: confidences are the decoder's raw scores (a reader file, "
+                            "readers/<run>.pt, carries its calibration)", predictor.path)
+    predictor.decoder = reading_decoder(predictor.reading, name=name, settings=settings, lexicon_dir=lexicon_dir,
+                                        top_k=args.top_k, where=str(predictor.path))
+    return predictor
 
 
 def _positive(value: int, option: str) -> int:
@@ -84,7 +93,6 @@ def _predict(args) -> None:
     from tqdm import tqdm
 
     from hwr.app import output
-    from hwr.app.predictor import open_model
     from hwr.data import sources
 
     batch_size = _positive(args.batch_size, "--batch-size")
@@ -93,8 +101,7 @@ def _predict(args) -> None:
         raise HwrError(f"no images found in {' '.join(args.inputs)}; hwr reads files ending in "
                        f"{', '.join(sorted(sources.IMAGE_SUFFIXES))} ({found.ignored} other "
                        f"file{'s' if found.ignored != 1 else ''} ignored)")
-    model, decoder = reading_setup(args)
-    predictor = open_model(model, decoder=decoder, batch_size=batch_size, device=args.device)
+    predictor = reading_predictor(args, batch_size)
     line = output.json_line if args.json else output.tsv_line
     skips, read = list(found.skips), 0
     for skip in skips:
@@ -151,10 +158,10 @@ def _serve(args) -> None:
                           # uvicorn's own cap stays far above the queue: only a safety net
                           max_connections=max(serve.Limits.max_connections, 2 * (args.max_active + args.max_waiting)))
     options.check_port(args.host, args.port)  # before the model loads and the banner says "serving"
-    path, decoder = reading_setup(args)
-    app = serve.load_app(path, limits=limits, device=args.device, decoder=decoder)
+    predictor = reading_predictor(args)
+    app = serve.load_app(predictor, limits=limits)
     host = f"[{args.host}]" if ":" in args.host else args.host  # an IPv6 address, as a URL writes it
-    print(f"serving {path} ({app.state.predictor.backend}) on http://{host}:{args.port}/ - Ctrl-C stops",
+    print(f"serving {predictor.path} ({predictor.backend}, {predictor.decoder.name} decoder) on http://{host}:{args.port}/ - Ctrl-C stops",
           file=sys.stderr)
     serve.run(app, host=args.host, port=args.port)
 
@@ -212,15 +219,18 @@ def _subcommand(sub, name: str, summary: str, description: str, example: str) ->
 
 
 def _model_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", action="append", help="a model file: model.pt, or an exported .onnx; given twice "
-                   "or more (model.pt files), the models read together, their log-probabilities averaged "
-                   "(default: models/<rnn>-full/model.pt of the project here or above)")
+    p.add_argument("--model", action="append", help="a model file: readers/<run>.pt (carries its decoder, "
+                   "calibration and lexicon), models/<run>/model.pt, or an exported .onnx; given twice or more "
+                   "(torch files), each reads and the readings are combined per name (default: readers/<rnn>-full.pt "
+                   "of the project here or above, else models/<rnn>-full/model.pt)")
     p.add_argument("--rnn", choices=RNNS, help="model family (default: rnn in the project's params.yaml)")
     p.add_argument("--params", help="params file that selects the model (default: the project's params.yaml)")
     p.add_argument("--device", help="torch models: cpu, cuda, cuda:1 ... (default: cuda when present)")
     p.add_argument("--decoder", choices=DECODERS,
-                   help="greedy, beam (+ character model) or lexicon (+ known names) (default: the project's "
-                        "evaluate.decoder, greedy outside a project)")
+                   help="greedy, beam (+ character model) or lexicon (+ known names) (default: the one the model "
+                        "carries, else the project's evaluate.decoder, else greedy)")
+    p.add_argument("--lexicon", metavar="DIR", help="a lexicon folder (names.csv + chars.arpa, as the lexicon stage "
+                   "writes data/lexicon) instead of the one the model carries")
     p.add_argument("--top-k", type=int, default=1, help="also give the next K-1 candidates (beam, lexicon)")
 
 

@@ -4,7 +4,8 @@ The graph reads what ``hwr predict`` feeds a torch model: uint8 images (N, 64, 2
 ``hwr.data.images.to_model_input``, white 255; its normalisation to ink-positive floats is part of the
 graph. It returns the log-probabilities (N, 64, 30), blank last. The batch dimension is dynamic.
 The model's resize mode, family, alphabet and hwr's version travel as ONNX metadata, so that the
-images it reads are prepared as its training images were.
+images it reads are prepared as its training images were; so does, for a reader file
+(``readers/<run>.pt``), what reading it needs: decoder, calibration and lexicon (:mod:`hwr.decoding.bundle`).
 
 What is exported is :class:`hwr.model.crnn.StudyCRNN`, the network written plainly with torch's own
 GRU/LSTM (standard ONNX operators), loaded with the model's weights: the two compute the same
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import logging
 import warnings
 from pathlib import Path
@@ -25,6 +27,7 @@ from hwr.core.alphabet import ALPHABET
 from hwr.core.errors import HwrError
 from hwr.core.files import write_bytes
 from hwr.data.images import HEIGHT, WIDTH
+from hwr.decoding.bundle import KEY as READING
 
 OPSET = 18  # the opset torch's exporter writes natively; onnxruntime >= 1.14 runs it
 
@@ -63,6 +66,9 @@ def export_onnx(model_path: str | Path, out_path: str | Path, opset: int = OPSET
                 "alphabet": ALPHABET, "opset": str(opset)}
     for key, value in metadata.items():
         proto.metadata_props.add(key=key, value=value)
+    if config.get(READING) is not None:  # a reader file's decoder, calibration and lexicon travel too
+        proto.metadata_props.add(key=READING, value=json.dumps(config[READING]))
+        metadata["decoder"] = config[READING]["decoder"]
     proto.doc_string = (f"hwr {config['rnn'].upper()} CRNN: uint8 images (N, {HEIGHT}, {WIDTH}), white 255, "
                         f"resized by '{metadata['resize']}' -> CTC log-probabilities (N, 64, 30), blank last")
     onnx.checker.check_model(proto)

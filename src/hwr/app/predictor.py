@@ -18,6 +18,8 @@ import numpy as np
 from hwr.core.alphabet import ALPHABET
 from hwr.core.errors import HwrError
 from hwr.data.images import RESIZE_MODES
+from hwr.decoding.bundle import KEY as READING
+from hwr.decoding.bundle import parse_bundle
 from hwr.decoding.greedy import Reading, greedy_read
 
 log = logging.getLogger(__name__)
@@ -29,14 +31,16 @@ ONNX_OUTPUT = "log_probs"  # float32 (N, 64, 30), log-softmax over the classes (
 
 
 class Predictor:
-    """A model and how to feed it: ``resize`` is the mode its images must be prepared with."""
+    """A model and how to feed it: ``resize`` is the mode its images must be prepared with;
+    ``reading``: what the model file carries for reading it (:mod:`hwr.decoding.bundle`), or None."""
 
     backend = ""
 
-    def __init__(self, path: Path, rnn: str, resize: str, decoder: Decoder, batch_size: int):
+    def __init__(self, path: Path, rnn: str, resize: str, decoder: Decoder, batch_size: int, reading=None):
         if resize not in RESIZE_MODES:
             raise HwrError(f"{path}: unknown resize mode {resize!r} in the model; expected crop or fit")
         self.path, self.rnn, self.resize, self.decoder, self.batch_size = path, rnn, resize, decoder, batch_size
+        self.reading = parse_bundle(reading, str(path))
 
     def describe(self) -> dict:
         return {"model": str(self.path), "backend": self.backend, "rnn": self.rnn, "resize": self.resize}
@@ -53,10 +57,14 @@ class TorchPredictor(Predictor):
         from hwr.model.runtime import choose_device, resolve_precision
 
         self.device = choose_device(device)
-        self.model, config = load_models(paths, self.device)  # several: their averaged log-probabilities
+        self.model, config = load_models(paths, self.device)  # several: read each, combined per name
+        if len(paths) > 1 and not hasattr(decoder, "settings"):  # a plain function reads one model's output
+            from hwr.decoding.factory import Decoder
+
+            decoder = Decoder(getattr(decoder, "__name__", "decoder"), {}, decoder)
         path = paths[0] if len(paths) == 1 else Path("+".join(map(str, paths)))
         self.dtype = resolve_precision(precision, self.device)
-        super().__init__(path, config["rnn"], config.get("resize", "crop"), decoder, batch_size)
+        super().__init__(path, config["rnn"], config.get("resize", "crop"), decoder, batch_size, config.get(READING))
 
     def read(self, images: np.ndarray) -> list[Reading]:
         from hwr.model.inference import recognise
@@ -87,7 +95,7 @@ class OnnxPredictor(Predictor):
             raise HwrError(f"{path}: an ONNX model but not one hwr exported (no hwr metadata); export it with hwr export")
         if meta.get("alphabet") != ALPHABET:
             raise HwrError(f"{path}: exported with another alphabet; export it again with this version of hwr")
-        super().__init__(path, meta["rnn"], meta["resize"], decoder, batch_size)
+        super().__init__(path, meta["rnn"], meta["resize"], decoder, batch_size, meta.get(READING))
 
     def read(self, images: np.ndarray) -> list[Reading]:
         readings: list[Reading] = []
@@ -101,7 +109,7 @@ class OnnxPredictor(Predictor):
 def open_model(path: str | Path | list, *, decoder: Decoder = greedy_read, batch_size: int = 64,
                device: str | None = None, precision: str = "auto") -> Predictor:
     """The model in ``path``: ONNX for a ``.onnx`` file, else a torch model file; a list of torch
-    model files reads with their averaged log-probabilities (:mod:`hwr.model.ensemble`). ``device``
+    model files reads with each, the readings combined per name (:mod:`hwr.decoding.combine`). ``device``
     and ``precision`` (as ``train.precision``: auto runs in bf16 where the CPU has it) are for torch
     models (default device: CUDA when present); ONNX models run on the CPU in float32."""
     paths = [Path(p) for p in (path if isinstance(path, (list, tuple)) else [path])]

@@ -18,6 +18,7 @@ from other sites, so it all works offline.
 import io
 import logging
 import threading
+import warnings
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -128,15 +129,20 @@ def prepare(name: str, data: bytes, resize: str, limits: Limits) -> np.ndarray |
         return "empty file"
     if len(data) > limits.max_file_bytes:
         return f"{len(data):,} bytes, more than the {limits.max_file_bytes:,} this server takes per image"
+    too_many = f"more than the {limits.max_pixels:,} pixels this server takes per image"
     try:
-        with Image.open(io.BytesIO(data)) as image:  # reads the header only
-            width, height = image.size
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        with warnings.catch_warnings():  # Pillow's own limit: the server's (--max-pixels) is checked below
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:  # reads the header only
+                width, height = image.size
+    except Image.DecompressionBombError:  # an image, only far too big: not "not an image"
+        return f"too many pixels, {too_many}"
+    except (UnidentifiedImageError, OSError, ValueError):
         return "not an image this server can read (JPEG, PNG, ...)"
     if width * height > limits.max_pixels:
-        return f"{width} x {height} pixels, more than the {limits.max_pixels:,} this server takes per image"
+        return f"{width} x {height} pixels, {too_many}"
     try:
-        return to_model_input(data, resize)
+        return to_model_input(data, resize, max_pixels=limits.max_pixels)  # the server's limit, not preprocess's
     except (UndecodableImage, ValueError) as exc:
         return f"not a readable image ({(str(exc).splitlines() or ['damaged'])[0][:120]})"
 
@@ -212,8 +218,9 @@ def create_app(predictor, limits: Limits = Limits()):
     return app
 
 
-def load_app(model_path, *, limits: Limits = Limits(), device: str | None = None, decoder=None):
-    """The app serving the model in ``model_path``; its predictor is ``app.state.predictor``."""
+def load_app(model, *, limits: Limits = Limits(), device: str | None = None, decoder=None):
+    """The app serving ``model``, an opened :class:`hwr.app.predictor.Predictor` or a model path
+    (opened with ``device`` and ``decoder``); its predictor is ``app.state.predictor``."""
     try:
         import fastapi  # noqa: F401
         import fastapi_offline  # noqa: F401
@@ -221,9 +228,10 @@ def load_app(model_path, *, limits: Limits = Limits(), device: str | None = None
     except ImportError:
         raise HwrError("hwr serve needs FastAPI, fastapi-offline and uvicorn; install them with "
                        "pip install 'hwr[serve]'") from None
-    from hwr.app.predictor import open_model
+    from hwr.app.predictor import Predictor, open_model
 
-    predictor = open_model(model_path, device=device, **({"decoder": decoder} if decoder else {}))
+    predictor = model if isinstance(model, Predictor) else open_model(model, device=device,
+                                                                      **({"decoder": decoder} if decoder else {}))
     app = create_app(predictor, limits)
     app.state.predictor = predictor
     return app

@@ -65,6 +65,12 @@ def model_file(run: str, root: Path = Path(".")) -> Path:
     return root / "models" / run / "model.pt"
 
 
+def reader_file(run: str, root: Path = Path(".")) -> Path:
+    """readers/<run>.pt: the model with what reading it needs (decoder and settings, calibration,
+    lexicon), written by its evaluation: what ``hwr predict`` reads, and the artifact to share."""
+    return root / "readers" / f"{run}.pt"
+
+
 def eval_dir(run: str, root: Path = Path(".")) -> Path:
     """eval/<run>/: predictions, confusion pairs, coverage and calibration of one model."""
     return root / "eval" / run

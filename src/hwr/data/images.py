@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import warnings
 
 import numpy as np
@@ -71,8 +72,7 @@ def _draft_request(w: int, h: int, resize: str) -> tuple[int, int]:
 
 def _check_pixels(w: int, h: int, max_pixels: int) -> None:
     if w * h > max_pixels:
-        raise TooManyPixels(f"{w} x {h} = {w * h:,} pixels, over the {max_pixels:,}-pixel limit "
-                            "(preprocess.max_pixels)")
+        raise TooManyPixels(f"{w} x {h} = {w * h:,} pixels, over the {max_pixels:,}-pixel limit")
 
 
 def _refuse_if_corrupt(exc: ValueError, keep_damaged: bool) -> None:
@@ -161,7 +161,9 @@ def _decode_with_pillow(data: bytes, resize: str, max_pixels: int = DEFAULT_MAX_
     except UndecodableImage:
         raise
     except Image.DecompressionBombError as exc:
-        raise TooManyPixels(f"{exc} (limit: {max_pixels:,} pixels, preprocess.max_pixels)") from None
+        declared = re.search(r"\((\d+) pixels\)", str(exc))  # Pillow refuses at open, before giving the size
+        size = f"{int(declared[1]):,} pixels" if declared else "more pixels than Pillow opens"
+        raise TooManyPixels(f"{size}, over the {max_pixels:,}-pixel limit") from None
     except UnidentifiedImageError:  # its message names the BytesIO object, not the file
         raise UndecodableImage("not an image file (no decoder recognises its format)") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:

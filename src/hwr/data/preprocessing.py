@@ -83,7 +83,8 @@ def _decode_chunk(task: tuple[np.ndarray, int]) -> list[tuple[int, str, str]]:
         try:
             out[position] = _decode_one(location)
         except (UndecodableImage, DamagedEntry, EntryTooLarge) as exc:
-            failures.append((position, exc.reason, _first_line(exc)))
+            limit = " (preprocess.max_pixels)" if exc.reason == "too_many_pixels" else ""  # the setting to raise
+            failures.append((position, exc.reason, _first_line(exc) + limit))
         except OSError as exc:  # the zip itself went unreadable (e.g. replaced or on a failing disk)
             failures.append((position, "damaged_entry", _first_line(exc)))
     write_rows(_worker_images, out, first_row)

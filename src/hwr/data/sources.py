@@ -18,7 +18,7 @@ from typing import Iterable, TextIO
 
 import numpy as np
 
-from hwr.data.images import UndecodableImage, to_model_input
+from hwr.data.images import TooManyPixels, UndecodableImage, to_model_input
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm",
                             ".ppm", ".pbm"})
@@ -106,7 +106,9 @@ def load_image(path: str, resize: str) -> np.ndarray | Skip:
         return Skip(path, "unreadable", exc.strerror or type(exc).__name__)
     try:
         return to_model_input(data, resize)
-    except (UndecodableImage, ValueError) as exc:  # ValueError: what a decoder refuses (e.g. too many pixels)
+    except TooManyPixels as exc:  # an image, only too big: not "not an image"
+        return Skip(path, "too many pixels", str(exc).splitlines()[0][:200])
+    except (UndecodableImage, ValueError) as exc:  # ValueError: what a decoder refuses
         detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         return Skip(path, "not an image", detail[:200])
 

@@ -17,6 +17,7 @@ from typing import Callable
 from hwr.core.errors import HwrError
 from hwr.core.layout import LEXICON_DIR
 from hwr.decoding.confidence import calibrated
+from hwr.decoding.combine import combine
 from hwr.decoding.greedy import Reading, greedy_read
 from hwr.params import DECODERS, EvaluateParams
 
@@ -31,6 +32,10 @@ class Decoder:
     read: Callable[..., list[Reading]] = field(compare=False, repr=False)
 
     def __call__(self, log_probs) -> list[Reading]:
+        """(N, T, C) log-probabilities, or (M, N, T, C) of M models reading the same images
+        (:class:`hwr.model.ensemble.Ensemble`): each model decoded alone, then combined per name."""
+        if getattr(log_probs, "ndim", 3) == 4:
+            return combine([self.read(member) for member in log_probs])
         return self.read(log_probs)
 
     def calibrated(self, path: str | Path | None) -> Decoder:

@@ -25,9 +25,11 @@ from hwr.core.errors import HwrError
 from hwr.core.files import write_csv, write_json
 from hwr.core.layout import LEXICON_DIR, TENSORS
 from hwr.data.store import Store, open_store
+from hwr.decoding.bundle import make_bundle
 from hwr.decoding.confidence import Calibration, coverage_curve, summary
 from hwr.decoding.factory import GREEDY, Decoder, make_decoder
 from hwr.evaluation.metrics import aligned_pairs, confusions, mean_letter_share_on_errors, positional_correct, summarise
+from hwr.model.checkpoints import save_with_reading
 from hwr.model.ensemble import load_models
 from hwr.model.inference import recognise
 from hwr.model.runtime import choose_device, resolve_precision
@@ -59,7 +61,7 @@ def read_split(model, store: Store, decoders: dict[str, Decoder], *, batch_size:
             started = time.perf_counter()
             readings[name].extend(decoder(log_probs))
             seconds[name] += time.perf_counter() - started
-        bar.update(len(log_probs))
+        bar.update(log_probs.shape[-3])  # (N, T, C), or an ensemble's (M, N, T, C)
         return []
 
     with tqdm(total=len(store), desc=desc, unit="image", disable=True if desc is None else None) as bar:
@@ -151,11 +153,13 @@ def evaluate_configured(model_path: str | Path, settings: EvaluateParams, *, ten
 
 
 def write_evaluation(result: Evaluation, settings: EvaluateParams, run: str, *, metrics_path: Path,
-                     out_dir: Path, **about) -> None:
+                     out_dir: Path, reader: tuple[Path, Path] | None = None, lexicon_dir: Path = LEXICON_DIR,
+                     **about) -> None:
     """The evaluate stage's outputs for one model: its metrics (``metrics_path``, after the run's
     name, the split and ``about``) and, in ``out_dir``, predictions.csv, confusion.csv, coverage.csv
-    and, when calibrated, calibration.json (which ``hwr predict`` applies to the model in
-    ``models/<out_dir's name>/``)."""
+    and, when calibrated, calibration.json. ``reader``: (the model file, where to write it again
+    carrying its decoder, calibration and the lexicon of ``lexicon_dir``: what ``hwr predict``
+    reads)."""
     write_json(metrics_path, {"run": run, "split": settings.split, **about, **result.metrics})
     write_csv(out_dir / "predictions.csv", result.predictions)
     write_csv(out_dir / "confusion.csv", result.pairs)
@@ -163,3 +167,6 @@ def write_evaluation(result: Evaluation, settings: EvaluateParams, run: str, *, 
     name = result.decoder.name
     if name in result.calibrations:
         result.calibrations[name].save(out_dir / "calibration.json", **result.decoder.settings)
+    if reader is not None:
+        model_path, reader_path = reader
+        save_with_reading(model_path, reader_path, make_bundle(result.decoder, result.calibrations.get(name), lexicon_dir))

@@ -29,6 +29,14 @@ def save_model(path: str | Path, model: torch.nn.Module, config: dict) -> None:
     atomic_save({"state_dict": state, "config": {**config, "alphabet": ALPHABET}}, path)
 
 
+def save_with_reading(model_path: str | Path, out_path: str | Path, reading: dict) -> None:
+    """A copy of the model file ``model_path`` whose config carries ``reading`` (plain data:
+    :mod:`hwr.decoding.bundle`), written atomically to ``out_path``."""
+    blob = torch.load(model_path, map_location="cpu", weights_only=True)
+    blob["config"] = {**blob["config"], "reading": reading}
+    atomic_save(blob, out_path)
+
+
 def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[CRNN, dict]:
     """The model in ``path`` and its config. Anything but a model file hwr wrote raises HwrError
     with a one-line message: a missing file, a file torch cannot read, another torch file (a

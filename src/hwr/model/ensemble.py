@@ -1,6 +1,8 @@
-"""Several trained models read as one: the mean of their log-probabilities, renormalised, then
-decoded once. The GRU and the LSTM err on different names, so their average reads more names right
-than either (docs/experiments.md measures it on real scans)."""
+"""Several trained models that read the same images as one module: it gives every model's
+log-probabilities, stacked (M, N, T, C), and the decoder (:class:`hwr.decoding.factory.Decoder`)
+reads each and combines the readings per name (:mod:`hwr.decoding.combine`). The models are not
+averaged frame by frame: CTC models emit the same letter at different frames, and the average of
+their log-probabilities reads almost nothing."""
 
 from __future__ import annotations
 
@@ -14,15 +16,14 @@ from hwr.model.checkpoints import load_model
 
 
 class Ensemble(nn.Module):
-    """Models that read the same images (same resize mode), averaged in log space."""
+    """Models that read the same images (same resize mode); their log-probabilities, stacked."""
 
     def __init__(self, models: list[nn.Module]):
         super().__init__()
         self.members = nn.ModuleList(models)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        log_probs = torch.stack([member(images) for member in self.members])  # (M, N, T, C), float32
-        return torch.log_softmax(log_probs.mean(dim=0), dim=-1)
+        return torch.stack([member(images).float() for member in self.members])  # (M, N, T, C)
 
 
 def load_models(paths: list[str | Path], device: torch.device | str = "cpu") -> tuple[nn.Module, dict]:
@@ -40,4 +41,7 @@ def load_models(paths: list[str | Path], device: torch.device | str = "cpu") -> 
                        f"({' and '.join(sorted(resizes))}); average models trained on the same preprocess.resize")
     config = {"rnn": "+".join(config["rnn"] for _, config in loaded), "resize": resizes.pop(),
               "members": [str(path) for path in paths]}
+    reading = loaded[0][1].get("reading")  # the first model's decoder and lexicon; its calibration is its own
+    if reading is not None:
+        config["reading"] = {key: value for key, value in reading.items() if key != "calibration"}
     return Ensemble([model for model, _ in loaded]).eval(), config

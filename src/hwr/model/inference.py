@@ -33,7 +33,9 @@ def recognise(
     dtype: torch.dtype | None = None,
 ) -> tuple[list, float | None]:
     """Read ``images[indices]`` with ``decoder`` (e.g. :func:`hwr.decoding.greedy.greedy_read`);
-    with ``labels``, also the mean CTC loss."""
+    with ``labels``, also the mean CTC loss. An :class:`hwr.model.ensemble.Ensemble` gives the decoder
+    every model's log-probabilities, (M, N, T, C): a :class:`hwr.decoding.factory.Decoder` combines
+    them per name; its loss is the models' mean."""
     was_training = model.training
     model.eval()
     if indices is None:
@@ -49,7 +51,8 @@ def recognise(
         readings.extend(decoder(log_probs))
         if labels is not None:
             y = to_device(labels[idx].astype(np.int64), device)
-            loss_sum += ctc_loss(loss_fn, log_probs, y).item() * len(idx)
+            members = log_probs if log_probs.dim() == 4 else log_probs[None]  # an Ensemble's (M, N, T, C)
+            loss_sum += sum(ctc_loss(loss_fn, lp, y).item() for lp in members) / len(members) * len(idx)
             seen += len(idx)
     model.train(was_training)
     return readings, (loss_sum / seen if seen else None)
