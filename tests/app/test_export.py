@@ -5,8 +5,8 @@ import shutil
 import subprocess
 import sys
 import zipfile
-from pathlib import Path
 from collections import Counter
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -24,8 +24,8 @@ from hwr.decoding.confidence import Calibration
 from hwr.decoding.factory import make_decoder
 from hwr.decoding.lexicon import write_lexicon
 from hwr.model.checkpoints import save_model, save_with_reading
-from hwr.params import EvaluateParams
 from hwr.model.crnn import CRNN
+from hwr.params import EvaluateParams
 
 onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed (pip install 'hwr[onnx]')")
 onnxruntime = pytest.importorskip("onnxruntime", reason="the onnx extra is not installed (pip install 'hwr[onnx]')")

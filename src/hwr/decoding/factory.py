@@ -16,8 +16,8 @@ from typing import Callable
 
 from hwr.core.errors import HwrError
 from hwr.core.layout import LEXICON_DIR
-from hwr.decoding.confidence import calibrated
 from hwr.decoding.combine import combine
+from hwr.decoding.confidence import calibrated
 from hwr.decoding.greedy import Reading, greedy_read
 from hwr.params import DECODERS, EvaluateParams
 
