@@ -29,8 +29,11 @@ def main(params):
             log.warning("unzip: %s: %d image(s) in %s have no row in %s, ignored (e.g. %s)", split,
                         r["unlisted_images"], zip_path, csv_path, ", ".join(r["unlisted_examples"]))
         if r["repeated_rows"]:
-            log.warning("unzip: %s: %d repeated FILENAME row(s) in %s, first kept", split, r["repeated_rows"],
-                        csv_path)
+            differ = (f"; {r['repeated_with_another_label']} of them label the image differently "
+                      f"(e.g. {'; '.join(r['conflict_examples'])})" if r["repeated_with_another_label"] else
+                      "; all with the same label")
+            log.warning("unzip: %s: %d repeated FILENAME row(s) in %s, the first row of each kept (e.g. %s)%s", split,
+                        r["repeated_rows"], csv_path, ", ".join(r["repeated_examples"]), differ)
         log.info("unzip: %s: %d labelled images", split, r["found"])
     with Outputs(OUT, METRICS) as outputs:
         for split in SPLITS:

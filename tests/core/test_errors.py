@@ -1,5 +1,6 @@
 """hwr.core.errors.exit_codes: the one mapping of errors to exit codes that stages and the CLI share."""
 
+import errno
 import os
 import signal
 import subprocess
@@ -17,6 +18,26 @@ def test_a_user_error_is_one_line_and_exit_2(capsys):
             raise HwrError("params: train.lr=-1 is impossible; expected a number > 0")
     assert stop.value.code == 2
     assert capsys.readouterr().err == "error: params: train.lr=-1 is impossible; expected a number > 0\n"
+
+
+def test_a_full_disk_is_one_line_however_deeply_chained(capsys):
+    """ENOSPC raised while handling ENOSPC, wrapped in another error (as a failing worker pool and
+    the clean-up after it chain them): one line naming the file, exit 2."""
+    with pytest.raises(SystemExit) as stop:
+        with exit_codes():
+            try:
+                try:
+                    raise OSError(errno.ENOSPC, "No space left on device", "data/tensors/train/images.u8")
+                except OSError:
+                    raise OSError(errno.ENOSPC, "No space left on device", "data/.tensors.new/meta.json")
+            except OSError as exc:
+                raise RuntimeError("the preprocess workers failed") from exc
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and len(err.splitlines()) == 1
+    assert err.startswith("error: data/.tensors.new/meta.json: cannot write: the disk is full; free some space")
+    with pytest.raises(PermissionError):  # another OSError is not the disk's: it keeps its traceback
+        with exit_codes():
+            raise PermissionError(errno.EACCES, "Permission denied", "x")
 
 
 def test_ctrl_c_exits_130_with_a_line_saying_so(capsys):

@@ -90,3 +90,43 @@ def _running(pid: int) -> bool:
             return f.read().split(")")[-1].split()[0] != "Z"  # a zombie has exited
     except FileNotFoundError:
         return False
+
+
+KILLED_PARENT = """
+import os, sys, time
+from hwr.core import workers
+
+def slow(x):
+    time.sleep(30)
+    return x
+
+if __name__ == "__main__":
+    with workers.pool(2) as pool:
+        pids = [p.pid for p in pool._pool]
+        print(" ".join(map(str, pids)), flush=True)
+        pool.map(slow, range(4))
+"""
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="PR_SET_PDEATHSIG and /proc are Linux's")
+def test_workers_die_with_a_killed_parent(tmp_path):
+    """kill -9 of a stage: its workers stop at once (no task finished into a broken pipe, no
+    BrokenPipeError traceback printed by orphans)."""
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "parent.py"
+    script.write_text(KILLED_PARENT)
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    pids = [int(p) for p in parent.stdout.readline().split()]
+    assert len(pids) == 2
+    parent.kill()
+    parent.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    alive = pids
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.1)
+        alive = [p for p in pids if _running(p)]
+    assert not alive, f"workers {alive} outlived their killed parent"
+    assert "Traceback" not in parent.stderr.read()

@@ -37,7 +37,10 @@ def test_read_labels_tolerates_header_spaces_bom_and_extra_columns(tmp_path):
     (b"FILENAME,LABEL\na.jpg,ANNA\n", ["no IDENTITY column", "FILENAME,LABEL"]),
     (b"NAME,IDENTITY\na.jpg,ANNA\n", ["no FILENAME column"]),
     (b"", ["empty file"]),
-    (b"FILENAME,IDENTITY\na.jpg,\xe9LISE\n", ["not UTF-8"]),
+    (b"FILENAME,IDENTITY\na.jpg,\xe9LISE\n", ["not UTF-8", "line 2, column 7: byte 0xe9"]),
+    # far into a long Latin-1 file: the place in the file, not an offset inside pandas' chunk
+    (b"FILENAME,IDENTITY\n" + b"".join(b"f%d.jpg,ANNA\n" % i for i in range(20000)) + b"z.jpg,CL\xc9MENT\n",
+     ["line 20002, column 9: byte 0xc9"]),
 ])
 def test_read_labels_errors_are_one_line_naming_the_file(tmp_path, content, words):
     path = tmp_path / "bad.csv"

@@ -21,8 +21,17 @@ def test_pairs_rows_with_members_and_counts_the_rest(tmp_path):
     assert found["member"].tolist() == ["train_v2/train/A.jpg", "train_v2/train/B.jpg", "train_v2/train/C.jpg"]
     assert report == {
         "csv_rows": 5, "zip_images": 4, "found": 3, "missing_images": 1, "unlisted_images": 1, "repeated_rows": 1,
+        "repeated_with_another_label": 1, "repeated_examples": ["B.jpg"],
+        "conflict_examples": ["B.jpg: line 3 'BOB', line 5 'BOBBY'"],
         "missing_examples": ["D.jpg"], "unlisted_examples": ["EXTRA.jpg"],
     }
+
+
+def test_a_repeat_with_the_same_label_is_not_a_conflict(tmp_path):
+    rows = [("A.jpg", "ANNA"), ("A.jpg", "ANNA"), ("B.jpg", "BOB")]
+    _, report = index_split(*write_split(tmp_path, "train", rows))
+    assert report["repeated_rows"] == 1 and report["repeated_with_another_label"] == 0
+    assert report["conflict_examples"] == []
 
 
 def test_errors_name_the_file(tmp_path):

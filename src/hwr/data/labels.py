@@ -28,8 +28,8 @@ def read_labels(path: str | Path) -> pd.DataFrame:
         raise HwrError(f"{path}: label CSV not found; check data.raw_dir and data.csv_name in params.yaml")
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise HwrError(f"{path}: not UTF-8 text (byte {exc.start}); save the CSV as UTF-8") from None
+    except UnicodeDecodeError:
+        raise HwrError(f"{path}: not UTF-8 text ({_first_bad_byte(path)}); save the CSV as UTF-8") from None
     except pd.errors.ParserError as exc:
         raise HwrError(f"{path}: malformed CSV ({str(exc).strip()}); expected two columns FILENAME,IDENTITY") from None
     except pd.errors.EmptyDataError:
@@ -44,6 +44,19 @@ def read_labels(path: str | Path) -> pd.DataFrame:
     frame = frame[list(REQUIRED_COLUMNS)].copy()
     frame["FILENAME"] = frame["FILENAME"].str.strip()
     return frame
+
+
+def _first_bad_byte(path: Path) -> str:
+    """Where the first byte that is not UTF-8 is, in the file (pandas reports an offset inside the
+    chunk it was decoding, not a place a person can find)."""
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        return f"line {line}, column {column}: byte 0x{data[exc.start]:02x}"
+    return "an undecodable byte"
 
 
 def rows_file(path: str | Path, producer: str) -> Path:

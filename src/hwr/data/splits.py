@@ -19,11 +19,18 @@ def index_split(zip_path: Path, csv_path: Path) -> tuple[pd.DataFrame, dict]:
     :class:`hwr.data.archive.Entry`).
 
     Images listed but absent, images present but not listed, and repeated CSV rows are counted
-    (with a few examples) rather than fatal: a partial download still trains."""
+    (with a few examples) rather than fatal: a partial download still trains. Of a repeated
+    FILENAME the first row is kept; repeats that give the image another label are counted apart."""
     members = locate_images(zip_path)
     labels = read_labels(csv_path)
     labels.insert(0, "row", range(2, len(labels) + 2))  # line number in the CSV (line 1 is the header)
     repeated = labels["FILENAME"].duplicated(keep="first")
+    kept_label = labels[~repeated].set_index("FILENAME")["IDENTITY"]
+    repeats = labels[repeated]
+    conflicting = repeats[repeats["IDENTITY"].to_numpy() != repeats["FILENAME"].map(kept_label).to_numpy()]
+    first_line = labels[~repeated].set_index("FILENAME")["row"]
+    conflict_examples = [f"{name}: line {first_line[name]} {kept_label[name]!r}, line {row} {label!r}"
+                         for name, row, label in conflicting[["FILENAME", "row", "IDENTITY"]].head(3).itertuples(index=False)]
     labels = labels[~repeated]
     located = labels["FILENAME"].map(members)
     absent = located.isna()
@@ -41,6 +48,9 @@ def index_split(zip_path: Path, csv_path: Path) -> tuple[pd.DataFrame, dict]:
         "missing_images": int(absent.sum()),
         "unlisted_images": len(extra),
         "repeated_rows": int(repeated.sum()),
+        "repeated_with_another_label": len(conflicting),  # the same image, labelled twice differently
+        "repeated_examples": repeats["FILENAME"].head(5).tolist(),
+        "conflict_examples": conflict_examples,
         "missing_examples": labels.loc[absent, "FILENAME"].head(5).tolist(),
         "unlisted_examples": extra[:5],
     }
