@@ -22,6 +22,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 repro: install
+	$(BIN)/python -m hwr.params.verify params.yaml  # a value DVC cannot read is named here, not as DVC's "unexpected error"
 	PATH="$(abspath $(BIN)):$$PATH" dvc repro
 
 test: install
