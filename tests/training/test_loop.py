@@ -1,5 +1,7 @@
 """hwr.training.loop: a run's fingerprint, and train() started from a trained model (train.init_from)."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -175,3 +177,24 @@ def test_a_diverging_run_stops_at_once_naming_the_step_and_writes_no_model(tiny)
         _train_from(tmp_path, (train_store, val_store), wild, "wild")
     assert "\n" not in str(info.value)
     assert not (tmp_path / "wild" / "model.pt").exists()
+
+
+def test_each_evaluation_line_says_how_far_and_how_long(tiny, caplog):
+    """Logs (dvc repro in CI, a file) have no progress bar: each evaluation line says the step of
+    how many, the time so far and the time left at the pace so far."""
+    import dataclasses
+    import logging
+
+    tmp_path, train_store, val_store, _ = tiny
+    with caplog.at_level(logging.INFO, logger="hwr"):
+        _train_from(tmp_path, (train_store, val_store), dataclasses.replace(INIT_PARAMS, steps=2, eval_every=1), "eta")
+    lines = [r.getMessage() for r in caplog.records if "validation word accuracy" in r.getMessage()]
+    assert re.match(r"step 1/2: .* \(\d+:\d\d elapsed, about \d+:\d\d left\)$", lines[0]), lines
+    assert re.match(r"step 2/2: .* \(\d+:\d\d elapsed\)$", lines[-1]), lines
+
+
+def test_time_left_reads_as_a_clock():
+    from hwr.training.loop import _time_left
+
+    assert _time_left(90, 10, 30) == "1:30 elapsed, about 4:30 left"
+    assert _time_left(3725, 1, 0) == "1:02:05 elapsed"

@@ -207,7 +207,8 @@ def _train_steps(run: _Run, checkpoint_path: Path) -> None:
     """The steps not done yet, evaluated every ``train.eval_every`` steps, at each epoch's end and at
     the last step; a checkpoint at each epoch's end and once the last is CHECKPOINT_SECONDS old."""
     state, ddp = run.state, run.ddp
-    last_save = time.perf_counter()
+    last_save = started = time.perf_counter()
+    first = state["step"]
     bar = tqdm(total=run.total_steps, initial=state["step"], desc=f"{run.plan.rnn}-{run.plan.subset}", unit="step",
                disable=None if ddp.master else True)
     for done in run_steps(run.trainer, run.batches, state["step"], run.total_steps):
@@ -233,11 +234,23 @@ def _train_steps(run: _Run, checkpoint_path: Path) -> None:
             if epoch_ends or time.perf_counter() - last_save > CHECKPOINT_SECONDS:
                 run.save_checkpoint(checkpoint_path)
                 last_save = time.perf_counter()
-            log.info("step %d: train loss %.4f, validation word accuracy %.4f, CER %.4f", step,
-                     record["train_loss"], record["validation"]["word_accuracy"], record["validation"]["cer"])
+            # the bar is drawn on a terminal only: each line says how far and how long, for logs too
+            log.info("step %d/%d: train loss %.4f, validation word accuracy %.4f, CER %.4f (%s)", step,
+                     run.total_steps, record["train_loss"], record["validation"]["word_accuracy"],
+                     record["validation"]["cer"], _time_left(time.perf_counter() - started, step - first, run.total_steps - step))
         if ddp.world > 1:
             dist.barrier()
     bar.close()
+
+
+def _time_left(seconds: float, steps_done: int, steps_left: int) -> str:
+    """'3:05 elapsed, about 9:40 left' from the pace so far (evaluations included)."""
+    def clock(s: float) -> str:
+        s = int(round(s))
+        return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+    left = seconds / steps_done * steps_left if steps_done else 0.0
+    return f"{clock(seconds)} elapsed, about {clock(left)} left" if steps_left else f"{clock(seconds)} elapsed"
 
 
 def _finish(run: _Run, model_path: Path, summary_path: Path, checkpoint_path: Path) -> dict:
