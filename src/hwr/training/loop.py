@@ -237,7 +237,8 @@ def _train_steps(run: _Run, checkpoint_path: Path) -> None:
             # the bar is drawn on a terminal only: each line says how far and how long, for logs too
             log.info("step %d/%d: train loss %.4f, validation word accuracy %.4f, CER %.4f (%s)", step,
                      run.total_steps, record["train_loss"], record["validation"]["word_accuracy"],
-                     record["validation"]["cer"], _time_left(time.perf_counter() - started, step - first, run.total_steps - step))
+                     record["validation"]["cer"],
+                     _time_left(time.perf_counter() - started, step - first, run.total_steps - step))
         if ddp.world > 1:
             dist.barrier()
     bar.close()
