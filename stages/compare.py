@@ -32,6 +32,7 @@ def main(params):
     pictures = draw_figures(product)
     write_json(layout.COMPARISON.with_suffix(".json"), table)
     write_text(layout.COMPARISON.with_suffix(".md"), report.to_markdown(table, pictures))
+    write_json(layout.RUN_METRICS, report.run_headlines(table))
     write_json(layout.HEADLINE, report.headline(tests[product], params.rnn))
     for name in TRAIN_RUNS:
         log.info("compare: %s: test word accuracy %.4f", name, tests[name]["word_accuracy"])

@@ -34,6 +34,16 @@ def test_build_collects_the_four_runs_and_no_constants():
     assert "74.4" not in json.dumps(table) and "study" not in table
 
 
+def test_run_headlines_keep_what_experiments_are_compared_on():
+    """metrics/runs.json, what `dvc exp show` lists: four figures a run, not the bookkeeping."""
+    table = report.build({run: summary(run, 0.5, 65) for run in TRAIN_RUNS}, TESTS, product="gru-full")
+    headlines = report.run_headlines(table)
+    assert list(headlines) == list(TRAIN_RUNS)
+    assert headlines["gru-full"] == {"test_word_accuracy": TESTS["gru-full"]["word_accuracy"],
+                                     "test_greedy_word_accuracy": TESTS["gru-full"]["word_accuracy"],
+                                     "test_cer": 0.125, "steps_to_cer_below_half": 350}
+
+
 def test_markdown_table():
     summaries = {run: summary(run, 0.5, 397) for run in TRAIN_RUNS}
     summaries["lstm-first"]["steps_to_cer_below_half"] = None  # never left the blank phase

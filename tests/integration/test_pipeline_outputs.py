@@ -84,6 +84,11 @@ def test_the_comparison_is_read_from_the_evaluations(pipeline):
         evaluation = _json(pipeline, f"metrics/eval/{run}.json")
         assert table["runs"][run]["test_word_accuracy"] == evaluation["word_accuracy"]
         assert table["runs"][run]["test_cer"] == evaluation["cer"]
+    runs = _json(pipeline, "metrics/runs.json")
+    assert {run: runs[run]["test_word_accuracy"] for run in RUNS} == {
+        run: table["runs"][run]["test_word_accuracy"] for run in RUNS}
+    listed = yaml.safe_load((pipeline.repo / "dvc.yaml").read_text())["stages"]["compare"]["metrics"]
+    assert [next(iter(m)) for m in listed] == ["metrics/runs.json", "metrics/metrics.json"]  # bookkeeping is not
     headline = _json(pipeline, "metrics/metrics.json")
     assert headline["rnn"] == "gru" and headline["word_accuracy"] == table["runs"]["gru-full"]["test_word_accuracy"]
     gru_full = _json(pipeline, "metrics/eval/gru-full.json")

@@ -33,7 +33,8 @@ TENSORS = Path("data/tensors")  # preprocess: one store of 64 x 256 images per s
 LEXICON_DIR = Path("data/lexicon")  # lexicon: names and character model for beam decoding
 METRICS = Path("metrics")
 FIGURES = METRICS / "figures"
-COMPARISON = METRICS / "comparison"  # .md and .json
+COMPARISON = METRICS / "comparison"  # .md and .json: every figure of the four runs, for people
+RUN_METRICS = METRICS / "runs.json"  # the four runs' headline figures: what `dvc exp show` lists
 HEADLINE = METRICS / "metrics.json"  # the headline figures of the model `rnn` names
 
 

@@ -58,6 +58,15 @@ def build(summaries: dict[str, dict], tests: dict[str, dict], product: str | Non
     return {"runs": columns, "product": product}
 
 
+RUN_HEADLINE = ("test_word_accuracy", "test_greedy_word_accuracy", "test_cer", "steps_to_cer_below_half")
+
+
+def run_headlines(table: dict) -> dict:
+    """Per run, the figures worth a column in `dvc exp show` (the comparison table keeps the rest:
+    seconds, images/s, parameters, best step... are bookkeeping, not what experiments are compared on)."""
+    return {run: {key: column[key] for key in RUN_HEADLINE} for run, column in table["runs"].items()}
+
+
 HEADLINE = ("decoder", "samples", "word_accuracy", "letter_accuracy", "cer", "loss", "word_accuracy_at_coverage",
             "ece")
 
