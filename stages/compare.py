@@ -1,10 +1,13 @@
 """Stage compare: the study's comparison table of the four models, from their training summaries
 and test metrics (no inference here), the headline metrics of the model `rnn` names, and the
-pictures: the four runs' validation curves and the character confusions of the `rnn` model."""
+pictures: the four runs' validation curves, the character confusions of the `rnn` model, and the
+*full* runs' word accuracy at coverage."""
 
 import csv
 import json
 from pathlib import Path
+
+import pandas as pd
 
 from common import log, run
 
@@ -15,6 +18,7 @@ from hwr.core.layout import TRAIN_RUNS
 from hwr.evaluation import figures, report
 
 FIGURES = layout.FIGURES
+FULL_RUNS = [layout.run_name(rnn, "full") for rnn in layout.RNNS]
 
 
 def _read(path: Path) -> dict:
@@ -56,8 +60,16 @@ def draw_figures(product: str) -> list[tuple[str, str]]:
     except FileNotFoundError:
         raise HwrError(f"compare: {pairs_path} is missing; run the pipeline (dvc repro)") from None
     figures.confusion_matrix(pairs, product, FIGURES / "confusion.png")
+    coverage = {}
+    for name in FULL_RUNS:
+        path = layout.eval_dir(name) / "coverage.csv"
+        if not path.is_file():
+            raise HwrError(f"compare: {path} is missing; run the pipeline (dvc repro)")
+        coverage[name] = pd.read_csv(path)
+    figures.coverage_plot(coverage, FIGURES / "coverage.png")
     return [("Validation word accuracy and CER by optimiser step", "figures/learning_curves.png"),
-            (f"Character confusions of {product} on the test split", "figures/confusion.png")]
+            (f"Character confusions of {product} on the test split", "figures/confusion.png"),
+            ("Word accuracy of the most confident names, test split", "figures/coverage.png")]
 
 
 if __name__ == "__main__":

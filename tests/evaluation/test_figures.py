@@ -60,3 +60,25 @@ def test_pngs_are_written_whole_and_the_same_each_time(tmp_path):
     assert Image.open(tmp_path / "confusion.png").format == "PNG"
     assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["confusion.png", "curves.png", "curves.png",
                                                                           "empty.png"]
+
+
+def test_the_plots_page_template_carries_vega_inline(tmp_path):
+    from hwr.evaluation.figures import offline_page_template
+
+    page = offline_page_template()
+    assert "{plot_divs}" in page and "{scripts}" not in page  # DVC's CDN tags have nowhere to go
+    assert "window.vegaEmbed" in page and "https://" not in page.split("<script", 1)[0]
+    assert "cdn.jsdelivr" not in page
+
+
+def test_the_coverage_figure_is_a_png_with_a_line_per_run_and_decoder(tmp_path):
+    import pandas as pd
+
+    from hwr.evaluation.figures import coverage_figure, coverage_plot
+
+    frame = pd.DataFrame({"coverage": [0.5, 1.0], "word_accuracy": [0.9, 0.8], "greedy_word_accuracy": [0.8, 0.6]})
+    curves = {"gru-full": frame, "lstm-full": frame.assign(word_accuracy=[0.95, 0.85])}
+    figure = coverage_figure(curves)
+    assert len(figure.axes[0].lines) == 4
+    coverage_plot(curves, tmp_path / "coverage.png")
+    assert (tmp_path / "coverage.png").read_bytes().startswith(b"\x89PNG")

@@ -109,6 +109,40 @@ def test_the_plots_dvc_yaml_draws_have_data_by_step(pipeline):
                     assert len(data.read_text().splitlines()) >= 2, path
 
 
+def test_the_figures_the_readme_lists_exist(pipeline):
+    figures = pipeline.repo / "metrics" / "figures"
+    for name in ("learning_curves.png", "confusion.png", "coverage.png"):
+        assert (figures / name).read_bytes().startswith(b"\x89PNG"), name
+    assert "figures/coverage.png" in (pipeline.repo / "metrics" / "comparison.md").read_text()
+
+
+def test_dvc_plots_show_writes_a_page_that_needs_no_internet(synth_pipeline, tmp_path):
+    """DVC's own page loads Vega from a CDN: blank offline. The project's template (plots_page stage,
+    .dvc/config) carries it inline; Chromium, with every request off the page refused, draws the plots."""
+    out = tmp_path / "plots"
+    synth_pipeline.dvc("plots", "show", "-o", str(out))
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert "cdn.jsdelivr" not in page and "<script src=" not in page and "window.vegaEmbed" in page
+    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
+    import shutil as _shutil
+
+    chromium = _shutil.which("chromium") or _shutil.which("chromium-browser")
+    if not chromium:
+        pytest.skip("Chromium is not installed (Debian: apt-get install -y chromium)")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            context = browser.new_context()
+            context.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file:")
+                          else route.abort())
+            view = context.new_page()
+            view.goto((out / "index.html").as_uri())
+            view.wait_for_selector("svg, canvas", timeout=20_000)
+            assert view.locator("svg, canvas").count() >= 4  # the curves, the coverage, the confusions
+        finally:
+            browser.close()
+
+
 def test_no_checkpoint_is_left(pipeline):
     checkpoints = pipeline.repo / "checkpoints"
     assert not checkpoints.exists() or not any(checkpoints.iterdir())

@@ -35,6 +35,7 @@ METRICS = Path("metrics")
 FIGURES = METRICS / "figures"
 COMPARISON = METRICS / "comparison"  # .md and .json: every figure of the four runs, for people
 RUN_METRICS = METRICS / "runs.json"  # the four runs' headline figures: what `dvc exp show` lists
+PLOTS_PAGE = METRICS / "plots-page.html"  # dvc plots show's page template, scripts inline (.dvc/config)
 HEADLINE = METRICS / "metrics.json"  # the headline figures of the model `rnn` names
 
 

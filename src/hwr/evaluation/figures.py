@@ -1,9 +1,10 @@
-"""The comparison's pictures as PNG files (matplotlib, Agg): they open offline and on any git host,
-where ``dvc plots show``'s page needs its scripts from the internet.
+"""The comparison's pictures as PNG files (matplotlib, Agg), which open on any git host, and the page
+template that makes ``dvc plots show`` work offline.
 
 - learning curves: validation word accuracy and CER by optimiser step, one line per run;
 - character confusions: for each actual character, the share read as each character (``∅``: a
-  missing or extra character), from the evaluate stage's aligned pairs.
+  missing or extra character), from the evaluate stage's aligned pairs;
+- coverage: word accuracy on the most confident share of the names, per *full* run.
 
 Files are written atomically and carry no matplotlib version or date, so a re-run with the same
 inputs writes the same bytes.
@@ -14,11 +15,15 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hwr.core.alphabet import ALPHABET, GAP
 from hwr.core.files import write_bytes
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 CURVES = (("word_accuracy", "validation word accuracy"), ("cer", "validation CER"))
 
@@ -57,6 +62,41 @@ def learning_curves(curves: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]],
 def confusion_matrix(pairs: list[tuple[str, str]], run: str, path: str | Path) -> None:
     """pairs: (actual, predicted) characters aligned by edit distance (see :func:`confusion_figure`)."""
     _save(confusion_figure(pairs, run), path)
+
+
+def coverage_plot(curves: dict[str, "pd.DataFrame"], path: str | Path) -> None:
+    """curves: run -> its eval/<run>/coverage.csv (coverage, word_accuracy, greedy_word_accuracy)."""
+    _save(coverage_figure(curves), path)
+
+
+def coverage_figure(curves: dict[str, "pd.DataFrame"]):
+    """Word accuracy on the most confident share of the names, for the configured decoder (solid)
+    and greedy decoding (dashed), one colour per run."""
+    plt = _pyplot()
+    figure, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
+    for i, (run, frame) in enumerate(curves.items()):
+        colour = f"C{i}"
+        ax.plot(frame["coverage"], frame["word_accuracy"], color=colour, linewidth=1.8, label=run)
+        ax.plot(frame["coverage"], frame["greedy_word_accuracy"], color=colour, linewidth=1.2, linestyle="--",
+                label=f"{run}, greedy")
+    ax.set(title="word accuracy of the most confident names (test split)", xlabel="coverage: share of names kept",
+           ylabel="word accuracy", xlim=(0, 1), ylim=(0, 1.02))
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return figure
+
+
+def offline_page_template() -> str:
+    """An HTML page template for `dvc plots show` (``plots.html_template`` in .dvc/config) that
+    carries Vega, Vega-Lite and Vega-Embed inline, from vl-convert's bundle: DVC's own page loads
+    them from a CDN, a blank page without internet. DVC fills ``{plot_divs}``; its ``{scripts}``
+    placeholder (the CDN tags) is left out on purpose."""
+    import vl_convert
+
+    bundle = vl_convert.javascript_bundle()  # assigns window.vegaEmbed, vega, vegaLite
+    return ("<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"utf-8\">\n<title>hwr plots</title>\n"
+            f"<script type=\"text/javascript\">\n{bundle}\n</script>\n"
+            "<style>table { border-spacing: 15px; }</style>\n</head>\n<body>\n{plot_divs}\n</body>\n</html>\n")
 
 
 def curves_figure(curves: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]):
