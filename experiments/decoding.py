@@ -1,7 +1,7 @@
 """Greedy, beam + character model, and beam + character model + lexicon, measured on real images.
 
 Reads the real test images of ``../shared/data/real-sample`` (149 usable) with one trained model,
-or several averaged (``--model`` given more than once: :mod:`hwr.model.ensemble`); the lexicon and
+or several read together (``--model`` given more than once: :mod:`hwr.decoding.combine`); the lexicon and
 character model are built as the pipeline's lexicon stage builds them: from training labels (the
 sample's, or ``--labels`` of a project, e.g. its synthetic ones) plus a names file standing in for a
 full-data user's labels (``--names``, by default the shared kit of 35k real Kaggle names; ``none``)
@@ -68,7 +68,7 @@ def tune(model_path, validation, lexicon_dir, beam_width, weights, bonuses) -> t
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", required=True, action="append",
-                    help="a trained model file; given twice or more, the models' averaged log-probabilities")
+                    help="a trained model file; given twice or more, each reads and the readings are combined per name")
     ap.add_argument("--real", default=str(SHARED / "real-sample"), help="real labelled data (Kaggle layout)")
     ap.add_argument("--names", default=str(SHARED / "names" / "kaggle-names.csv"),
                     help="extra names (lexicon.extra); 'none' for no file")
