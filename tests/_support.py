@@ -29,7 +29,7 @@ NAMES_SKIP = "../shared/data/names/kaggle-names.csv not found: lexicon tests on 
 
 # Tiny pipeline params: every stage runs in seconds on one CPU core.
 TINY_PARAMS = {
-    "synth": {"sizes": {"train": 40, "validation": 16, "test": 16}, "jobs": 1, "names": "faker"},
+    "synth": {"sizes": {"train": 40, "validation": 16, "test": 16}, "jobs": 1},
     "train": {
         "epochs": 1,
         "steps": 0,
@@ -41,8 +41,8 @@ TINY_PARAMS = {
     },
     "evaluate": {"batch_size": 32},
     # names-dataset's tables take ~40 s and two gigabytes to read (once per cache folder): the synth
-    # pipeline alone reads them (the default); the other tiny runs draw faker's names and build
-    # their lexicon from their labels only
+    # pipeline alone reads them (the default lexicon, and the synth.names option); the other tiny
+    # runs build their lexicon from their labels only
     "lexicon": {"sources": []},
 }
 

@@ -73,7 +73,8 @@ SYNTH_SIZES = TINY_PARAMS["synth"]["sizes"]  # train 40, validation 16, test 16
 @pytest.fixture(scope="session")
 def synth_pipeline(make_pipeline):
     """``dvc repro`` on the built-in default data (the synth stage's tiny synthetic dataset)."""
-    # the default names: drawn from names-dataset, and in the lexicon
+    # the default lexicon (names-dataset's names), and the synthetic names drawn from the same source
+    # (synth.names, an option), so that both ways through names-dataset run end to end
     pipeline = make_pipeline("synth", {"synth": {"names": "names-dataset:FR"}, "lexicon": {"sources": ["names-dataset:FR"]}})
     assert pipeline.params()["data"]["raw_dir"] == pipeline.params()["synth"]["out_dir"] == "data/synth"
     pipeline.result = pipeline.dvc("repro")

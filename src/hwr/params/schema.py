@@ -50,7 +50,7 @@ class SynthParams:
     seed: int = 0
     sizes: dict = field(default_factory=lambda: {"train": 16000, "validation": 200, "test": 500})
     style_mix: dict = field(default_factory=lambda: dict(DEFAULT_STYLE_MIX))
-    names: str = "names-dataset:FR"
+    names: str = "faker"
     jobs: int = 0
 
 

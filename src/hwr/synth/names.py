@@ -3,13 +3,15 @@
 Two pools (``synth.names``), each sorted and de-duplicated so that the draw depends only on the
 numpy RNG that is passed in:
 
-- ``names-dataset:FR`` (the default): the first names and surnames the ``names-dataset`` package
-  ranks for a country (:mod:`hwr.core.name_lists`), drawn by rank, so that the built-in data has
-  the names, and the letter statistics, of real forms. The weight of the name ranked r is
-  1 / (r + RANK_OFFSET): with it the 100 commonest names make about a fifth of the draws and the
-  1,000 commonest about half, as in the real dataset's labels (22 % and 44 % of 80k rows).
-- ``faker``: the person providers of ``faker`` (fr_FR, fr_BE, fr_CH, fr_CA), drawn alike: reading
-  their name tuples once is fast and deterministic, while faker's own seeding is global and slow.
+- ``faker`` (the default): the person providers of ``faker`` (fr_FR, fr_BE, fr_CH, fr_CA), drawn
+  alike: reading their name tuples once is fast and deterministic, while faker's own seeding is
+  global and slow.
+- ``names-dataset:FR``: the first names and surnames the ``names-dataset`` package ranks for a
+  country (:mod:`hwr.core.name_lists`), drawn by rank, so that the built-in data has the names, and
+  the letter statistics, of real forms. The weight of the name ranked r is 1 / (r + RANK_OFFSET):
+  with it the 100 commonest names make about a fifth of the draws and the 1,000 commonest about
+  half, as in the real dataset's labels (22 % and 44 % of 80k rows). On real scans it reads no
+  better than faker's names with the default lexicon (docs/experiments.md), hence not the default.
 
 The pool in use is set for a whole dataset with :func:`drawing_from` (the writer sets it before its
 workers start). A small character-bigram model trained on the pools adds plausible names that are
@@ -39,7 +41,7 @@ log = logging.getLogger(__name__)
 
 LOCALES = ("fr_FR", "fr_BE", "fr_CH", "fr_CA")
 FAKER = "faker"
-DEFAULT_SOURCE = "names-dataset:FR"
+EXAMPLE_SOURCE = "names-dataset:FR"
 RANK_OFFSET = 50
 MAX_SHOWN = 16  # longer pool names are left out: the crop holds about 16 handwritten letters
 
@@ -117,7 +119,7 @@ def pool(source: str = FAKER) -> NamePool:
         return NamePool(*name_pools())
     kind, _, country = source.partition(":")
     if kind != "names-dataset" or not country:
-        raise ValueError(f"names={source!r}: expected faker or names-dataset:CC, e.g. {DEFAULT_SOURCE}")
+        raise ValueError(f"names={source!r}: expected faker or names-dataset:CC, e.g. {EXAMPLE_SOURCE}")
     lists = ranked_names(country)
     first, first_cdf = _ranked_pool(lists["first"])
     last, last_cdf = _ranked_pool([lists["last"]])
