@@ -75,7 +75,8 @@ def fit_calibrations(model, validation: Store, decoders: dict[str, Decoder], *, 
                      device) -> dict[str, Calibration]:
     """Each decoder's :class:`Calibration` of ``model``'s confidences, fitted on its readings of the
     validation split (right = the reading is the label)."""
-    checks, _, _ = read_split(model, validation, decoders, batch_size=batch_size, device=device)
+    checks, _, _ = read_split(model, validation, decoders, batch_size=batch_size, device=device,
+                              desc=f"calibrating on {Path(validation.path).name}")
     truths = validation.texts
     return {name: Calibration.fit([r.confidence for r in rs], [r.text == t for r, t in zip(rs, truths)])
             for name, rs in checks.items()}
@@ -99,7 +100,9 @@ def evaluate_model(model_path: str | Path | list, store: Store, *, batch_size: i
                            f"'{stored_resize}'; re-run the pipeline (dvc repro) so that both use preprocess.resize")
     main = decoder.name
     decoders = {"greedy": GREEDY, main: decoder}
-    readings, loss, speed = read_split(model, store, decoders, batch_size=batch_size, device=device)
+    # a bar on terminals: the beam decoders read tens of names a second, a large split takes minutes
+    readings, loss, speed = read_split(model, store, decoders, batch_size=batch_size, device=device,
+                                       desc=f"reading {Path(store.path).name} ({', '.join(decoders)})")
     calibrations = {}
     if validation is not None and len(validation):
         calibrations = fit_calibrations(model, validation, decoders, batch_size=batch_size, device=device)
