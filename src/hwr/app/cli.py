@@ -205,7 +205,7 @@ DESCRIPTION = "hwr: recognise handwritten names with a trained model, export it,
 EXAMPLES = """\
 Examples:
   hwr predict scans/ --json -o names.jsonl       read a folder of scans into JSON lines
-  hwr export models/gru-full/model.pt gru.onnx   the model for onnxruntime, without torch
+  hwr export readers/gru-full.pt gru.onnx        the model for onnxruntime, without torch
   hwr serve --port 9000                          a web page at http://127.0.0.1:9000/
   hwr synth --preview sheet.png                  a contact sheet of synthetic names
   dvc exp run $(hwr overrides configs/study.yaml)
@@ -260,9 +260,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_predict)
 
     e = _subcommand(sub, "export", "export a model to ONNX (runs on onnxruntime, without torch)",
-                    "Write a model as ONNX, with its family, resize mode and alphabet in the file's metadata.",
-                    "  hwr export models/gru-full/model.pt gru.onnx && hwr predict scans/ --model gru.onnx")
-    e.add_argument("model", metavar="MODEL.pt", help="a model file training wrote")
+                    "Write a model as ONNX, with its family, resize mode and alphabet in the file's metadata, and,\n"
+                    "from a reader file (readers/<run>.pt), its decoder, calibration and lexicon.",
+                    "  hwr export readers/gru-full.pt gru.onnx && hwr predict scans/ --model gru.onnx")
+    e.add_argument("model", metavar="MODEL.pt", help="a model file: readers/<run>.pt, or a model.pt training wrote")
     e.add_argument("out", metavar="OUT.onnx", help="the ONNX file to write")
     e.add_argument("--opset", type=int, default=OPSET, help="ONNX opset")
     e.set_defaults(func=_export)
