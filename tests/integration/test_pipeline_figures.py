@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow
 def test_comparison_links_pictures_that_exist(pipeline):
     markdown = (pipeline.repo / "metrics/comparison.md").read_text(encoding="utf-8")
     links = re.findall(r"!\[[^\]]+\]\(([^)]+)\)", markdown)
-    assert links == ["figures/learning_curves.png", "figures/confusion.png"]
+    assert links == ["figures/learning_curves.png", "figures/confusion.png", "figures/coverage.png"]
     for link in links:
         image = Image.open(pipeline.repo / "metrics" / link)  # relative to the Markdown: opens on any git host
         assert image.format == "PNG" and image.size[0] >= 400

@@ -35,7 +35,7 @@ def test_second_repro_runs_nothing(real_pipeline):
 
 def test_every_stage_ran(real_pipeline):
     ran = ran_stages(real_pipeline.result)
-    assert sorted(ran) == sorted(["check_params", "synth", "unzip", "clean", "lexicon", "preprocess",
+    assert sorted(ran) == sorted(["check_params", "synth", "unzip", "clean", "lexicon", "preprocess", "plots_page",
                                   *[f"train@{r}" for r in RUNS], *[f"evaluate@{r}" for r in RUNS], "compare"]), ran
 
 

@@ -14,8 +14,9 @@ def test_every_stage_ran_after_its_inputs(synth_pipeline):
     ran = ran_stages(synth_pipeline.result)
     trains, evaluations = [f"train@{run}" for run in RUNS], [f"evaluate@{run}" for run in RUNS]
     assert sorted(ran) == sorted(["check_params", "synth", "unzip", "clean", "lexicon", "preprocess", *trains,
-                                  *evaluations, "compare"]), ran
+                                  *evaluations, "compare", "plots_page"]), ran
     at = ran.index
+    assert at("check_params") < at("plots_page")
     assert at("check_params") < at("synth") < at("unzip") < at("clean") < at("preprocess") < min(map(at, trains))
     assert at("clean") < at("lexicon") < min(map(at, evaluations))
     assert all(at(f"train@{run}") < at(f"evaluate@{run}") for run in RUNS)
