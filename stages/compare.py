@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 
 import pandas as pd
-
 from common import log, run
 
 from hwr.core import layout

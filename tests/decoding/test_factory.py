@@ -50,11 +50,11 @@ def test_calibration_applies_only_to_the_decoder_it_was_fitted_for(lexicon_dir, 
     x = emissions(*spelled("LEA"))
     decoder = make_decoder("beam", settings, lexicon_dir=lexicon_dir)
     raw = decoder(x)[0]
-    calibrated = decoder.calibrated(tmp_path / "calibration.json")
+    fitted, about = Calibration.load(tmp_path / "calibration.json")
+    calibrated = decoder.calibrated(fitted, about, "calibration.json")
     assert isinstance(calibrated.read, Calibrated) and calibrated.settings == decoder.settings
     assert calibrated(x)[0].confidence == pytest.approx(raw.confidence / 2)
     other = EvaluateParams(decoder="beam", lm_weight=0.6)
     with caplog.at_level(logging.WARNING):
-        uncalibrated = make_decoder("beam", other, lexicon_dir=lexicon_dir).calibrated(tmp_path / "calibration.json")
+        uncalibrated = make_decoder("beam", other, lexicon_dir=lexicon_dir).calibrated(fitted, about, "c.json")
     assert not isinstance(uncalibrated.read, Calibrated) and "not calibrated" in caplog.text
-    assert not isinstance(decoder.calibrated(tmp_path / "absent.json").read, Calibrated)

@@ -75,7 +75,8 @@ def synth_pipeline(make_pipeline):
     """``dvc repro`` on the built-in default data (the synth stage's tiny synthetic dataset)."""
     # the default lexicon (names-dataset's names), and the synthetic names drawn from the same source
     # (synth.names, an option), so that both ways through names-dataset run end to end
-    pipeline = make_pipeline("synth", {"synth": {"names": "names-dataset:FR"}, "lexicon": {"sources": ["names-dataset:FR"]}})
+    pipeline = make_pipeline("synth", {"synth": {"names": "names-dataset:FR"},
+                                       "lexicon": {"sources": ["names-dataset:FR"]}})
     assert pipeline.params()["data"]["raw_dir"] == pipeline.params()["synth"]["out_dir"] == "data/synth"
     pipeline.result = pipeline.dvc("repro")
     # what the data holds: full asks for 48 training images where 40 exist, and uses those

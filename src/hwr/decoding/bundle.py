@@ -16,17 +16,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import logging
 from pathlib import Path
 
 from hwr.core.errors import HwrError
 from hwr.core.files import cache_dir, write_text
-from hwr.decoding.confidence import Calibrated, Calibration
+from hwr.decoding.confidence import Calibration
 from hwr.decoding.factory import GREEDY, Decoder, make_decoder
 from hwr.decoding.lexicon import LM_FILE, NAMES_FILE, lexicon_built, lexicon_files
 from hwr.params import EvaluateParams
-
-log = logging.getLogger(__name__)
 
 KEY = "reading"  # the model config's entry, and the ONNX metadata key
 FORMAT = 1
@@ -99,10 +96,6 @@ def reading_decoder(bundle: dict | None, *, name: str | None = None, settings: E
                            "stage's folder, e.g. data/lexicon), or read with --decoder greedy")
         decoder = make_decoder(name, settings, lexicon_dir=folder or ".", top_k=top_k)
     if carried and "calibration" in bundle:
-        fitted = bundle["settings"]
-        if fitted == decoder.settings:
-            calibration = Calibration(tuple(bundle["calibration"]["x"]), tuple(bundle["calibration"]["y"]))
-            return Decoder(decoder.name, decoder.settings, Calibrated(decoder.read, calibration))
-        log.warning("%s: its confidences were calibrated for %s, not %s: they are not calibrated", where, fitted,
-                    decoder.settings)
+        calibration, _ = Calibration.from_dict(bundle["calibration"], where)
+        return decoder.calibrated(calibration, bundle["settings"], where)
     return decoder

@@ -12,8 +12,6 @@ most half the more confident one's, as it should be.
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 from hwr.decoding.greedy import Reading
 
 
@@ -27,16 +25,11 @@ def combine(per_model: list[list[Reading]]) -> list[Reading]:
 
 
 def _combine_one(readings: tuple[Reading, ...]) -> Reading:
-    mass: dict[str, float] = defaultdict(float)
+    mass: dict[str, float] = {}  # in the order the models proposed the texts
     for reading in readings:
-        mass[reading.text] += reading.confidence
-        for text, probability in reading.alternatives:
-            mass[text] += probability
-    # best first; ties go to the first model's order of proposal, so the result does not depend on
-    # set ordering
-    order = {text: i for i, text in enumerate(dict.fromkeys(t for r in readings for t in (r.text, *(a for a, _ in r.alternatives))))}
-    ranked = sorted(mass, key=lambda text: (-mass[text], order[text]))
-    n = len(readings)
-    keep = max(len(r.alternatives) for r in readings)
+        for text, probability in ((reading.text, reading.confidence), *reading.alternatives):
+            mass[text] = mass.get(text, 0.0) + probability
+    ranked = sorted(mass, key=lambda text: -mass[text])  # a stable sort: a tie goes to the first proposed
+    n, keep = len(readings), max(len(r.alternatives) for r in readings)
     best = ranked[0]
     return Reading(best, mass[best] / n, tuple((text, mass[text] / n) for text in ranked[1 : 1 + keep]))

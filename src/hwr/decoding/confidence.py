@@ -103,15 +103,25 @@ class Calibration:
 
     @classmethod
     def load(cls, path: str | Path) -> tuple["Calibration", dict]:
-        """(calibration, what it was fitted for)."""
+        """(calibration, what it was fitted for) of a file :meth:`save` wrote."""
         try:
             raw = json.loads(Path(path).read_text(encoding="utf-8"))
-            x, y = tuple(float(v) for v in raw.pop("x")), tuple(float(v) for v in raw.pop("y"))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError) as exc:
             raise HwrError(f"{path}: not a calibration file ({exc}); re-run the evaluate stage") from None
+        return cls.from_dict(raw, str(path))
+
+    @classmethod
+    def from_dict(cls, raw, where: str) -> tuple["Calibration", dict]:
+        """(calibration, what it was fitted for) of :meth:`to_dict`'s mapping (with what it was fitted for
+        beside ``x`` and ``y``); a damaged one is a one-line error naming ``where``."""
+        try:
+            about = {k: v for k, v in raw.items() if k not in ("x", "y")}
+            x, y = tuple(float(v) for v in raw["x"]), tuple(float(v) for v in raw["y"])
+        except (AttributeError, ValueError, KeyError, TypeError) as exc:
+            raise HwrError(f"{where}: not a calibration ({exc}); re-run the evaluate stage") from None
         if len(x) != len(y) or not x:
-            raise HwrError(f"{path}: x and y differ in length; re-run the evaluate stage")
-        return cls(x, y), raw
+            raise HwrError(f"{where}: calibration x and y differ in length; re-run the evaluate stage")
+        return cls(x, y), about
 
 
 def summary(confidence, correct, calibrated=None) -> dict:
@@ -147,13 +157,11 @@ class Calibrated:
         return out
 
 
-def calibrated(decoder, path: str | Path | None, settings: dict):
-    """``decoder`` with the calibration the evaluate stage wrote at ``path`` when it was fitted for
-    the same decoder ``settings``; otherwise (no file, other settings: with a warning) ``decoder``."""
-    if path is None or not Path(path).is_file():
-        return decoder
-    fitted, about = Calibration.load(path)
-    if about == settings:
-        return Calibrated(decoder, fitted)
-    log.warning("%s was fitted for %s, not %s: confidences are not calibrated", path, about, settings)
+def calibrated(decoder, calibration: Calibration, fitted_for: dict, settings: dict, where: str):
+    """``decoder`` with ``calibration`` when it was fitted for the same decoder ``settings``;
+    otherwise (with a warning naming ``where`` it comes from) ``decoder`` as it is."""
+    if fitted_for == settings:
+        return Calibrated(decoder, calibration)
+    log.warning("%s: its calibration was fitted for %s, not %s: confidences are not calibrated", where, fitted_for,
+                settings)
     return decoder

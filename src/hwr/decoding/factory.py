@@ -17,7 +17,7 @@ from typing import Callable
 from hwr.core.errors import HwrError
 from hwr.core.layout import LEXICON_DIR
 from hwr.decoding.combine import combine
-from hwr.decoding.confidence import calibrated
+from hwr.decoding.confidence import Calibration, calibrated
 from hwr.decoding.greedy import Reading, greedy_read
 from hwr.params import DECODERS, EvaluateParams
 
@@ -38,10 +38,10 @@ class Decoder:
             return combine([self.read(member) for member in log_probs])
         return self.read(log_probs)
 
-    def calibrated(self, path: str | Path | None) -> Decoder:
-        """This decoder with the calibration the evaluate stage wrote at ``path``, when it was
-        fitted for the same settings; otherwise (no file, other settings: with a warning) as it is."""
-        return Decoder(self.name, self.settings, calibrated(self.read, path, self.settings))
+    def calibrated(self, calibration: Calibration, fitted_for: dict, where: str) -> Decoder:
+        """This decoder with ``calibration``, when it was fitted for the same settings; otherwise
+        (with a warning naming ``where``) as it is."""
+        return Decoder(self.name, self.settings, calibrated(self.read, calibration, fitted_for, self.settings, where))
 
 
 GREEDY = Decoder("greedy", {"decoder": "greedy"}, greedy_read)
