@@ -166,6 +166,17 @@ def _serve(args) -> None:
     serve.run(app, host=args.host, port=args.port)
 
 
+def _calibrate(args) -> None:
+    from hwr.app.calibrate import calibrate_model
+
+    out = calibrate_model(args.model, args.data, args.output, split=args.split, lexicon_dir=args.lexicon,
+                          device=args.device)
+    print(f"wrote {args.output}: {out['decoder']} decoder calibrated on {out['images']} {args.split} images of "
+          f"{args.data} (word accuracy {100 * out['word_accuracy']:.1f} %, most confident half "
+          f"{100 * out['most_confident_half']:.1f} %; mean confidence {100 * out['mean_confidence_before']:.1f} % "
+          f"-> {100 * out['mean_confidence_after']:.1f} %)")
+
+
 def _synth(args) -> None:
     from hwr.synth import generate_dataset, render_preview
 
@@ -283,6 +294,19 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--max-waiting", type=int, default=Limits.max_waiting,
                    help="requests waiting their turn; past them a request gets 503 with Retry-After")
     v.set_defaults(func=_serve)
+
+    c = _subcommand(sub, "calibrate", "calibrate a model's confidences on your own labelled scans",
+                    "Read a labelled split of your scans (Kaggle layout: <split>_v2.zip and\n"
+                    "written_name_<split>_v2.csv) with the decoder the model carries, fit what each confidence\n"
+                    "means there (the share of readings that are right), and write the model again carrying it.",
+                    "  hwr calibrate readers/gru-full.pt data/mine -o readers/gru-full-mine.pt")
+    c.add_argument("model", metavar="MODEL.pt", help="a reader file (readers/<run>.pt) or a model.pt")
+    c.add_argument("data", metavar="DATA_DIR", help="a folder in the Kaggle layout holding the split")
+    c.add_argument("--output", "-o", metavar="OUT.pt", required=True, help="the calibrated model file to write")
+    c.add_argument("--split", default="validation", help="the split to calibrate on (not the one you report)")
+    c.add_argument("--lexicon", metavar="DIR", help="a lexicon folder instead of the one the model carries")
+    c.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when present)")
+    c.set_defaults(func=_calibrate)
 
     s = _subcommand(sub, "synth", "generate a synthetic dataset in the Kaggle layout",
                     "Render synthetic handwritten names into <split>_v2.zip and written_name_<split>_v2.csv,\n"
