@@ -49,6 +49,18 @@ TINY_PARAMS = {
 
 # ---------------------------------------------------------------- images and Kaggle-layout data
 
+def png_header(width: int, height: int, bit_depth: int = 8, colour: int = 0) -> bytes:
+    """A PNG that is only its signature, IHDR and IEND: it declares width x height and holds nothing."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, colour, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b"")
+
+
 def jpeg_bytes(width: int = 300, height: int = 40, seed: int = 0, fmt: str = "JPEG") -> bytes:
     """A white image with a few dark strokes, encoded as JPEG (or ``fmt``)."""
     rng = np.random.default_rng(seed)

@@ -301,8 +301,7 @@ def test_the_servers_pixel_limit_is_the_one_applied_above_the_preprocess_default
     """--max-pixels above preprocess.max_pixels' default (16 M) admits the image: the server's limit
     is passed down, not the pipeline's; far past Pillow's own limit, an image is too big, not
     "not an image"."""
-    import struct
-    import zlib
+    from _support import png_header
 
     from hwr.app.serve import prepare
 
@@ -311,8 +310,5 @@ def test_the_servers_pixel_limit_is_the_one_applied_above_the_preprocess_default
     limits = Limits(max_pixels=25_000_000, max_file_bytes=10_000_000)
     assert prepare("wide.png", buffer.getvalue(), "crop", limits).shape == (64, 256)
     assert prepare("wide.png", buffer.getvalue(), "crop", Limits(max_pixels=19_000_000)).startswith("5000 x 4000 pixels")
-    ihdr = b"IHDR" + struct.pack(">IIBBBBB", 40000, 40000, 8, 0, 0, 0, 0)  # 1.6 billion pixels, declared only
-    END = struct.pack(">I", 0) + b"IEND" + struct.pack(">I", zlib.crc32(b"IEND"))
-    header = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + ihdr + struct.pack(">I", zlib.crc32(ihdr)) + END
-    said = prepare("bomb.png", header, "crop", limits)
+    said = prepare("bomb.png", png_header(40000, 40000), "crop", limits)  # 1.6 billion pixels, declared only
     assert said == "too many pixels, more than the 25,000,000 pixels this server takes per image"

@@ -3,7 +3,7 @@ import zipfile
 
 import numpy as np
 import pytest
-from _support import jpeg_bytes
+from _support import jpeg_bytes, png_header
 from PIL import Image
 
 from hwr.data import images
@@ -188,18 +188,6 @@ def forged_jpeg(width: int, height: int) -> bytes:
     sof = data.index(b"\xff\xc0")
     data[sof + 5 : sof + 9] = height.to_bytes(2, "big") + width.to_bytes(2, "big")
     return bytes(data)
-
-
-def png_header(width: int, height: int, bit_depth: int = 8, colour: int = 0) -> bytes:
-    """A PNG that is only its signature, IHDR and IEND: it declares width x height and holds nothing."""
-    import struct
-    import zlib
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, colour, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b"")
 
 
 def refuse_decoding(monkeypatch):

@@ -1,6 +1,6 @@
 import io
 
-from _support import jpeg_bytes
+from _support import jpeg_bytes, png_header
 
 from hwr.data import sources
 
@@ -36,13 +36,8 @@ def test_summary_counts_by_reason():
 
 
 def test_an_image_with_too_many_pixels_is_named_so_not_not_an_image(tmp_path):
-    import struct
-    import zlib
-
-    ihdr = b"IHDR" + struct.pack(">IIBBBBB", 40000, 40000, 8, 0, 0, 0, 0)  # declared only
     path = tmp_path / "huge.png"
-    END = struct.pack(">I", 0) + b"IEND" + struct.pack(">I", zlib.crc32(b"IEND"))
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + ihdr + struct.pack(">I", zlib.crc32(ihdr)) + END)
+    path.write_bytes(png_header(40000, 40000))  # declared only
     skip = sources.load_image(str(path), "crop")
     assert isinstance(skip, sources.Skip) and skip.reason == "too many pixels"
     assert "1,600,000,000 pixels, over the 16,000,000-pixel limit" in skip.message()

@@ -146,17 +146,17 @@ _active = FAKER  # the pool draw_name uses; set by drawing_from
 @contextlib.contextmanager
 def drawing_from(source: str):
     """Draw names from ``source``'s pool inside the block (worker processes forked inside it too)."""
-    global _active
-    pool(source)  # read the pool now: a missing package or a bad source fails before any drawing
-    before, _active = _active, source
+    before = _active
+    use(source)
     try:
         yield
     finally:
-        _active = before
+        use(before)
 
 
 def use(source: str) -> None:
-    """Draw names from ``source`` from now on in this process (a spawned worker's start)."""
+    """Draw names from ``source`` from now on in this process (a spawned worker's start); the pool
+    is read now, so a missing package or a bad source fails before any drawing."""
     global _active
     pool(source)
     _active = source
