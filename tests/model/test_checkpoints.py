@@ -52,3 +52,22 @@ def test_foreign_torch_files(tmp_path):
         assert "\n" not in str(info.value)
     with pytest.raises(HwrError, match=r"\(1 unexpected, e\.g\. extra; 16 of another shape, e\.g\. rnn\.weight_ih_l0\)"):
         load_model(tmp_path / "shapes.pt")
+
+
+def test_the_architecture_travels_in_the_config_and_models_without_it_are_the_study_s(tmp_path):
+    torch.manual_seed(2)
+    wide = CRNN("gru", "wide").eval()
+    save_model(tmp_path / "wide.pt", wide, {"rnn": "gru", "cnn": "wide", "resize": "crop"})
+    loaded, config = load_model(tmp_path / "wide.pt")
+    assert loaded.cnn_type == "wide" and config["cnn"] == "wide"
+    x = torch.randint(0, 256, (2, 64, 256), dtype=torch.uint8)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), wide(x))
+    save_model(tmp_path / "old.pt", CRNN("gru"), {"rnn": "gru", "resize": "crop"})  # written before the option
+    assert load_model(tmp_path / "old.pt")[0].cnn_type == "study"
+    save_model(tmp_path / "future.pt", CRNN("gru"), {"rnn": "gru", "cnn": "huge"})
+    with pytest.raises(HwrError, match="unknown cnn 'huge'"):
+        load_model(tmp_path / "future.pt")
+    save_model(tmp_path / "mislabelled.pt", wide, {"rnn": "gru", "cnn": "study"})
+    with pytest.raises(HwrError, match="do not fit"):
+        load_model(tmp_path / "mislabelled.pt")

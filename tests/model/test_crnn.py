@@ -156,3 +156,23 @@ def test_study_crnn_is_the_same_network(rnn):
     assert count_parameters(study) == STUDY_PARAMETERS[rnn]
     assert list(study.state_dict()) == list(net.state_dict())
     assert [type(m) for m in study.cnn[:4]] == [nn.Conv2d, nn.BatchNorm2d, nn.ReLU, nn.MaxPool2d]
+
+
+def test_the_wide_architecture_has_four_blocks_256_features_and_the_same_output():
+    torch.manual_seed(0)
+    net = CRNN("gru", "wide").eval()
+    assert [m.out_channels for m in net.modules() if isinstance(m, nn.Conv2d)] == [64, 128, 256, 256]
+    assert net.project[0].out_features == 256 and net.rnn.hidden_size == 256
+    images = torch.randint(0, 256, (2, 64, 256), dtype=torch.uint8)
+    with torch.no_grad():
+        out = net(images)
+    assert out.shape == (2, 64, 30)
+    study = StudyCRNN("gru", "wide").eval()
+    study.load_state_dict(net.state_dict())  # the same keys and shapes, written plainly
+    with torch.no_grad():
+        torch.testing.assert_close(study(images), out, rtol=1e-4, atol=1e-4)
+
+
+def test_unknown_cnn():
+    with pytest.raises(ValueError, match="deep"):
+        CRNN("gru", "deep")

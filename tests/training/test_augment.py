@@ -2,7 +2,7 @@
 
 import torch
 
-from hwr.training.augment import augment_batch
+from hwr.training.augment import MASK_STRIPES, augment_batch, mask_batch
 
 H, W = 64, 256
 
@@ -87,3 +87,23 @@ def test_the_same_generator_state_gives_the_same_batch():
     c = augment_batch(images, generator(8))
     assert torch.equal(a, b) and not torch.equal(a, c)
     assert not torch.equal(a[0], a[1])  # each image gets its own warp
+
+
+def test_masking_whitens_whole_columns_of_about_the_share_asked():
+    images = torch.zeros((64, H, W), dtype=torch.uint8)  # all ink: every masked column turns white
+    out = mask_batch(images, generator(), share=0.1)
+    white = (out == 255).all(dim=1)  # (N, W): columns masked top to bottom
+    assert torch.equal(out == 255, white.unsqueeze(1).expand_as(out))  # whole columns, nothing else
+    per_image = white.sum(1).float()
+    stripe = round(0.1 * W / MASK_STRIPES)
+    assert per_image.max() <= MASK_STRIPES * stripe and per_image.min() >= stripe  # overlapping stripes hide less
+    assert per_image.mean() > 0.8 * MASK_STRIPES * stripe
+    assert len({tuple(torch.nonzero(row).flatten().tolist()) for row in white}) > 32  # each image its own places
+
+
+def test_masking_is_seeded_and_leaves_the_input_alone():
+    images = torch.randint(0, 256, (8, H, W), generator=generator(3), dtype=torch.uint8)
+    before = images.clone()
+    a, b = mask_batch(images, generator(5), 0.2), mask_batch(images, generator(5), 0.2)
+    assert torch.equal(a, b) and torch.equal(images, before)
+    assert not torch.equal(a, mask_batch(images, generator(6), 0.2))

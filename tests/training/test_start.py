@@ -29,6 +29,16 @@ def test_a_model_of_another_family_or_a_missing_file_is_one_line(tmp_path):
     assert str(tmp_path / "absent.pt") in str(info.value) and "\n" not in str(info.value)
 
 
+def test_a_model_of_another_architecture_is_one_line(tmp_path):
+    from hwr.model.checkpoints import save_model
+    from hwr.model.crnn import CRNN
+
+    save_model(tmp_path / "wide.pt", CRNN("gru", "wide"), {"rnn": "gru", "cnn": "wide", "resize": "crop"})
+    assert start_weights(tmp_path / "wide.pt", "gru", "crop", "wide")[0].keys() == CRNN("gru", "wide").state_dict().keys()
+    with pytest.raises(HwrError, match=r"has the 'wide' architecture; this run trains 'study' \(train.cnn\)"):
+        start_weights(tmp_path / "wide.pt", "gru", "crop")
+
+
 def test_another_resize_mode_is_a_warning(tmp_path, caplog):
     path = tiny_model(tmp_path / "fit.pt", "gru", resize="fit")
     with caplog.at_level(logging.WARNING):

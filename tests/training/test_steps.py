@@ -41,3 +41,20 @@ def test_run_steps_trains_the_steps_asked_for(tmp_path):
     done = list(run_steps(trainer, Batches(store, np.arange(6), params, CPU), 1, 3))
     assert [d.step for d in done] == [2, 3] and [d.images for d in done] == [2, 4]  # step 1 is an epoch's end
     assert all(d.loss > 0 and d.aux_loss > 0 and d.seconds > 0 for d in done)
+
+
+def test_masking_changes_only_whole_columns_and_leaves_the_warps_as_they_were(tmp_path):
+    import _support
+
+    store = _support.tiny_store(tmp_path / "train", 8, 1)
+    rows = np.arange(8)
+    plain, _ = Batches(store, rows, TrainParams(batch_size=8), CPU).tensors(3, rows)
+    warped, _ = Batches(store, rows, TrainParams(batch_size=8, augment=True), CPU).tensors(3, rows)
+    both, labels = Batches(store, rows, TrainParams(batch_size=8, augment=True, mask=0.2), CPU).tensors(3, rows)
+    changed = both != warped
+    assert changed.any() and bool((both[changed] == 255).all())  # masking only whitens
+    white_columns = (both == 255).all(dim=1)
+    assert bool(white_columns.unsqueeze(1).expand_as(both)[changed].all())  # ... whole columns
+    assert not torch.equal(plain, warped)
+    again, _ = Batches(store, rows, TrainParams(batch_size=8, augment=True, mask=0.2), CPU).tensors(3, rows)
+    assert torch.equal(both, again) and labels.shape[0] == 8

@@ -77,10 +77,10 @@ class Labelled:
         return self.train.meta.get("resize", "crop")
 
 
-def training_params(train: TrainParams, run: FinetuneRun, init_from: str | Path) -> TrainParams:
-    """The ``train`` params with what a run sets itself."""
+def training_params(train: TrainParams, run: FinetuneRun, init_from: str | Path, cnn: str = "study") -> TrainParams:
+    """The ``train`` params with what a run sets itself, for a start model of architecture ``cnn``."""
     return dataclasses.replace(train, init_from=str(init_from), steps=run.steps, lr=run.lr, batch_size=run.batch_size,
-                               augment=run.augment, seed=run.seed)
+                               augment=run.augment, mask=run.mask, seed=run.seed, cnn=cnn)
 
 
 def base_parts(run: FinetuneRun, data: Labelled, synth_dir: Path, work: Path, jobs: int = 0) -> list[Part]:
@@ -109,8 +109,9 @@ def _composition(parts: list[Part]) -> dict:
 
 def _train(name: str, run: FinetuneRun, params: Params, init_from: str | Path, training: Store, data: Labelled, *,
            model: Path, work: Path, live_dir: Path | None, summary: Path) -> dict:
-    rnn = load_start_model(init_from)[1]["rnn"]  # the run trains the family it starts from
-    return train(Plan(rnn, name, len(training), len(data.validation)), training_params(params.train, run, init_from),
+    start, config = load_start_model(init_from)  # the run trains the family and architecture it starts from
+    return train(Plan(config["rnn"], name, len(training), len(data.validation)),
+                 training_params(params.train, run, init_from, start.cnn_type),
                  training, data.validation, model_path=model, checkpoint_path=work / "checkpoint.pt",
                  live_dir=live_dir, summary_path=summary)
 

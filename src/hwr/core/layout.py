@@ -13,6 +13,7 @@ from pathlib import Path
 from hwr.core.errors import HwrError
 
 RNNS = ("gru", "lstm")  # the study's two recurrent families (hwr.model.crnn builds each)
+CNNS = ("study", "wide")  # the CRNN's architectures (hwr.model.crnn.ARCHITECTURES): the study's, a stronger one
 SUBSETS = ("first", "full")  # the study's two training subsets (train.subsets)
 SPLITS = ("train", "validation", "test")
 TRAIN_RUNS = tuple(f"{rnn}-{subset}" for subset in SUBSETS for rnn in RNNS)  # the train stage's runs, table order

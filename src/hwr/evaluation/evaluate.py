@@ -11,7 +11,6 @@ model, with the ``evaluate`` params; the finetune and selftrain stages evaluate 
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from hwr.data.store import Store, open_store
 from hwr.decoding.bundle import make_bundle
 from hwr.decoding.confidence import Calibration, coverage_curve, summary
 from hwr.decoding.factory import GREEDY, Decoder, make_decoder
+from hwr.decoding.parallel import Decoding, default_jobs
 from hwr.evaluation.metrics import aligned_pairs, confusions, mean_letter_share_on_errors, positional_correct, summarise
 from hwr.model.checkpoints import save_with_reading
 from hwr.model.ensemble import load_models
@@ -48,25 +48,21 @@ class Evaluation:
 
 
 def read_split(model, store: Store, decoders: dict[str, Decoder], *, batch_size: int, device,
-               with_loss: bool = True, desc: str | None = None) -> tuple:
+               with_loss: bool = True, desc: str | None = None, jobs: int | None = None) -> tuple:
     """Every decoder's readings of ``store`` from one pass of the network; returns
     (name -> readings, mean CTC loss (None when not ``with_loss``: a store without labels), name ->
-    names decoded per second). ``desc``: a progress bar with that title."""
-    readings = {name: [] for name in decoders}
-    seconds = dict.fromkeys(decoders, 0.0)
-
-    def each_decoder(log_probs):
-        log_probs = log_probs.float().cpu()
-        for name, decoder in decoders.items():
-            started = time.perf_counter()
-            readings[name].extend(decoder(log_probs))
-            seconds[name] += time.perf_counter() - started
-        bar.update(log_probs.shape[-3])  # (N, T, C), or an ensemble's (M, N, T, C)
+    names decoded per second and core). ``desc``: a progress bar with that title. The beam decoders
+    run on ``jobs`` worker processes (None: one per core) while the network reads the next batch."""
+    def each_batch(log_probs):
+        decoding.submit(log_probs.float().cpu())  # (N, T, C), or an ensemble's (M, N, T, C)
         return []
 
-    with tqdm(total=len(store), desc=desc, unit="image", disable=True if desc is None else None) as bar:
+    jobs = default_jobs() if jobs is None else jobs
+    with (tqdm(total=len(store), desc=desc, unit="image", disable=True if desc is None else None) as bar,
+          Decoding(decoders, jobs, on_done=bar.update) as decoding):
         _, loss = recognise(model, store.images, labels=store.labels if with_loss else None, batch_size=batch_size,
-                            device=device, dtype=resolve_precision("auto", device), decoder=each_decoder)
+                            device=device, dtype=resolve_precision("auto", device), decoder=each_batch)
+        readings, seconds = decoding.results()
     speed = {name: (len(store) / s if s > 0 else None) for name, s in seconds.items()}
     return readings, loss, speed
 

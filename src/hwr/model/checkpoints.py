@@ -14,7 +14,7 @@ from hwr.core.alphabet import ALPHABET
 from hwr.core.errors import HwrError
 from hwr.core.files import atomic_file
 from hwr.core.layout import RNNS
-from hwr.model.crnn import CRNN
+from hwr.model.crnn import ARCHITECTURES, CRNN
 
 
 def atomic_save(obj, path: str | Path) -> None:
@@ -59,7 +59,10 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[CR
         raise HwrError(f"{path}: trained with another alphabet; retrain it with this version of hwr")
     if config.get("rnn") not in RNNS:
         raise HwrError(f"{path}: unknown rnn {config.get('rnn')!r} in the model config; expected one of {', '.join(RNNS)}")
-    model = CRNN(config["rnn"])
+    if config.get("cnn", "study") not in ARCHITECTURES:
+        raise HwrError(f"{path}: unknown cnn {config['cnn']!r} in the model config; expected one of "
+                       f"{', '.join(ARCHITECTURES)} (a newer hwr wrote it?)")
+    model = CRNN(config["rnn"], config.get("cnn", "study"))  # models written before the option are the study's
     mismatch = _weights_mismatch(model.state_dict(), blob["state_dict"])
     if mismatch:
         raise HwrError(f"{path}: its weights do not fit hwr's {config['rnn'].upper()} CRNN ({mismatch}); "

@@ -26,14 +26,37 @@ network emits only blanks for hundreds of steps longer before it learns its firs
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
 from hwr.core.alphabet import NUM_CLASSES
-from hwr.core.layout import RNNS
+from hwr.core.layout import CNNS, RNNS
 from hwr.model import blocks, recurrent
 
 RECURRENT = dict(zip(RNNS, (recurrent.GRU, recurrent.LSTM)))  # layout.RNNS names the families
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """The sizes of a CRNN: conv blocks (output channels, max-pool), projected features, recurrent hidden size."""
+
+    channels: tuple[int, ...]
+    pools: tuple[tuple[int, int], ...]
+    features: int
+    hidden: int
+
+
+# "study": the reference study's network. "wide": twice the channels and a fourth block, 256 projected
+# features instead of 64 (the study's projection squeezes 1,024 column features through 64) and a
+# smaller recurrent layer; it reads real scans better (docs/experiments.md) at about twice the cost.
+ARCHITECTURES = {
+    "study": Architecture((32, 64, 128), ((2, 2), (2, 2), (2, 1)), features=64, hidden=512),
+    "wide": Architecture((64, 128, 256, 256), ((2, 2), (2, 2), (2, 1), (2, 1)), features=256, hidden=256),
+}
+assert tuple(ARCHITECTURES) == CNNS
+INPUT_HEIGHT = 64
 
 
 def normalise(images: torch.Tensor) -> torch.Tensor:
@@ -44,11 +67,14 @@ def normalise(images: torch.Tensor) -> torch.Tensor:
 
 
 class CRNN(nn.Module):
-    def __init__(self, rnn: str = "gru", hidden: int = 512, features: int = 64, classes: int = NUM_CLASSES):
+    def __init__(self, rnn: str = "gru", cnn: str = "study", classes: int = NUM_CLASSES):
         super().__init__()
         if rnn not in RECURRENT:
             raise ValueError(f"unknown rnn {rnn!r}; choose gru or lstm")
-        self.rnn_type = rnn
+        if cnn not in ARCHITECTURES:
+            raise ValueError(f"unknown cnn {cnn!r}; choose one of {', '.join(ARCHITECTURES)}")
+        self.rnn_type, self.cnn_type = rnn, cnn
+        arch = ARCHITECTURES[cnn]
 
         def block(cin, cout, pool):
             conv = nn.Conv2d(cin, cout, 3, padding=1)
@@ -57,10 +83,14 @@ class CRNN(nn.Module):
             # max-pool before ReLU: the same function and gradient (ReLU is monotonic), on a 2-4x smaller tensor
             return [conv, nn.BatchNorm2d(cout), nn.MaxPool2d(pool), nn.ReLU(inplace=True)]
 
-        self.cnn = nn.Sequential(*block(1, 32, (2, 2)), *block(32, 64, (2, 2)), *block(64, 128, (2, 1)))
-        self.project = nn.Sequential(nn.Linear(128 * 8, features), nn.ReLU(inplace=True))
-        self.rnn = RECURRENT[rnn](features, hidden, num_layers=2, bidirectional=True, batch_first=True)
-        self.classify = nn.Linear(2 * hidden, classes)
+        layers, height = [], INPUT_HEIGHT
+        for cin, cout, pool in zip((1, *arch.channels), arch.channels, arch.pools):
+            layers += block(cin, cout, pool)
+            height //= pool[0]
+        self.cnn = nn.Sequential(*layers)
+        self.project = nn.Sequential(nn.Linear(arch.channels[-1] * height, arch.features), nn.ReLU(inplace=True))
+        self.rnn = RECURRENT[rnn](arch.features, arch.hidden, num_layers=2, bidirectional=True, batch_first=True)
+        self.classify = nn.Linear(2 * arch.hidden, classes)
         self._init_dense_and_recurrent()
 
     def _init_dense_and_recurrent(self) -> None:
@@ -86,9 +116,9 @@ class CRNN(nn.Module):
         layers read, for the training-only auxiliary head (hwr.training.trainer)."""
         x = normalise(images) if images.dtype == torch.uint8 else images
         layers = list(self.cnn)
-        for conv, bn, pool in zip(layers[0::4], layers[1::4], layers[2::4]):  # (conv, BN, pool, ReLU) x 3
+        for conv, bn, pool in zip(layers[0::4], layers[1::4], layers[2::4]):  # (conv, BN, pool, ReLU) per block
             x = blocks.conv_bn_pool_relu(x, conv, bn, pool)  # the first block's conv included, on the CPU
-        n, c, h, w = x.shape  # (N, 128, 8, 64)
+        n, c, h, w = x.shape  # (N, 128, 8, 64) in the study's network
         # one step per column: (N, 64, 1024); features ordered (row, channel), the order a channels_last
         # tensor stores them in, so the copy moves whole rows of 128 channels
         x = x.permute(0, 3, 2, 1).reshape(n, w, h * c)
@@ -106,8 +136,8 @@ class StudyCRNN(CRNN):
     column features ordered (channel, row), torch's own GRU/LSTM. Same parameters and state_dict as
     CRNN; the reference the tests hold CRNN to, and the benchmarks' naive baseline."""
 
-    def __init__(self, rnn: str = "gru"):
-        super().__init__(rnn)
+    def __init__(self, rnn: str = "gru", cnn: str = "study"):
+        super().__init__(rnn, cnn)
         layers = list(self.cnn)
         for i in range(0, len(layers), 4):  # (conv, BN, pool, ReLU) -> (conv, BN, ReLU, pool)
             layers[i + 2], layers[i + 3] = layers[i + 3], layers[i + 2]

@@ -8,7 +8,7 @@ from typing import Any
 
 from hwr.core.alphabet import MAX_LABEL_LENGTH
 from hwr.core.errors import HwrError
-from hwr.core.layout import RNNS, SPLITS, SUBSETS
+from hwr.core.layout import CNNS, RNNS, SPLITS, SUBSETS
 from hwr.params.schema import (
     DECODERS,
     EMPTY_POLICIES,
@@ -41,6 +41,11 @@ def _check_int(key: str, value: Any, minimum: int) -> None:
 def _check_bool(key: str, value: Any) -> None:
     if not isinstance(value, bool):
         _fail(key, value, "expected true or false")
+
+
+def _check_mask(key: str, value: Any) -> None:
+    if not _number(value) or not 0 <= value < 1:
+        _fail(key, value, "expected 0 <= value < 1: the share of each image's columns masked (0 = off)")
 
 
 def _check_string(key: str, value: Any) -> None:
@@ -111,6 +116,8 @@ def _validate(p: Params) -> None:
         _fail("train.warmup_fraction", t.warmup_fraction, "expected 0 <= value < 1")
     _check_choice("train.precision", t.precision, PRECISIONS)
     _check_bool("train.augment", t.augment)
+    _check_mask("train.mask", t.mask)
+    _check_choice("train.cnn", t.cnn, CNNS)
     if not _number(t.clip) or not t.clip >= 0:
         _fail("train.clip", t.clip, "expected a number >= 0 (0 = no gradient clipping)")
     if not _number(t.aux_weight) or not t.aux_weight >= 0:
@@ -175,6 +182,7 @@ def _check_adaptation_run(key: str, run: FinetuneRun) -> None:
     _check_positive(f"{key}.lr", run.lr)
     _check_int(f"{key}.batch_size", run.batch_size, 1)
     _check_bool(f"{key}.augment", run.augment)
+    _check_mask(f"{key}.mask", run.mask)
     _check_int(f"{key}.labelled", run.labelled, 0)
     _check_int(f"{key}.synthetic", run.synthetic, 0)
     _check_int(f"{key}.repeat", run.repeat, 1)

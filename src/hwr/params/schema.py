@@ -89,6 +89,8 @@ class TrainParams:
     eval_batch_size: int = 256
     train_eval_size: int = 100
     augment: bool = False
+    mask: float = 0.0  # share of each training image's columns whitened in random stripes, 0 = off
+    cnn: str = "study"  # the CRNN's architecture (hwr.model.crnn.ARCHITECTURES): study | wide
     clip: float = 2.0  # largest gradient norm, 0 = off
     aux_weight: float = 1.0  # training-only auxiliary CTC head, 0 = none
     eval_every: int = 50  # validation every N optimiser steps (0 = epoch ends only)
@@ -130,6 +132,7 @@ class FinetuneRun:
     lr: float = 0.0005
     batch_size: int = 16
     augment: bool = False
+    mask: float = 0.0  # share of each training image's columns whitened in random stripes, 0 = off
     labelled: int = 0  # 0 = every labelled training image, else the first N of a seeded selection
     synthetic: int = 0  # synthetic training images mixed in
     repeat: int = 1  # how many times the labelled images appear in the mix

@@ -116,7 +116,8 @@ class _Run:
         self.trainer = Trainer(plan.rnn, params, device, dtype)
         start = ""
         if params.init_from:  # the CRNN starts from a trained model; the auxiliary head, training-only, starts fresh
-            weights, start = start_weights(params.init_from, plan.rnn, train_store.meta.get("resize", "crop"))
+            weights, start = start_weights(params.init_from, plan.rnn, train_store.meta.get("resize", "crop"),
+                                           params.cnn)
             self.trainer.model.load_state_dict(weights)
         self.n_params = count_parameters(self.trainer.model)
         self.batches = Batches(train_store, self.train_idx, params, device, ddp.rank, ddp.world)
@@ -267,10 +268,10 @@ def _finish(run: _Run, model_path: Path, summary_path: Path, checkpoint_path: Pa
                     "the model written is the start model (%s)", plan.rnn, plan.subset,
                     best["validation"]["word_accuracy"], params.init_from)
     run.trainer.model.load_state_dict(run.best_weights)
-    save_model(model_path, run.trainer.model, {"rnn": plan.rnn, "subset": plan.subset,
+    save_model(model_path, run.trainer.model, {"rnn": plan.rnn, "cnn": params.cnn, "subset": plan.subset,
                                                "resize": run.train_store.meta.get("resize", "crop")})
     summary = {
-        "rnn": plan.rnn, "subset": plan.subset, "init_from": params.init_from or None, "parameters": run.n_params,
+        "rnn": plan.rnn, "cnn": params.cnn, "subset": plan.subset, "init_from": params.init_from or None, "parameters": run.n_params,
         "train_images": len(run.train_idx), "validation_images": len(run.val_idx),
         "epochs": round(run.total_steps / run.steps_per_epoch, 3),
         "steps": run.total_steps, "best_step": best["step"], "best_epoch": best["epoch"],

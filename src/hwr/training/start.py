@@ -26,14 +26,17 @@ def load_start_model(path: str | Path) -> tuple[CRNN, dict]:
     return load_model(path)
 
 
-def start_weights(path: str | Path, rnn: str, resize: str) -> tuple[dict, str]:
-    """The CRNN weights of the trained model in ``path``, for a run that trains a ``rnn`` on
-    ``resize`` images, and the file's digest (the run's fingerprint includes it: the file behind a
-    path can change). A model of another family is a one-line error."""
+def start_weights(path: str | Path, rnn: str, resize: str, cnn: str = "study") -> tuple[dict, str]:
+    """The CRNN weights of the trained model in ``path``, for a run that trains a ``rnn`` of
+    architecture ``cnn`` on ``resize`` images, and the file's digest (the run's fingerprint includes
+    it: the file behind a path can change). A model of another family or architecture is a one-line error."""
     model, config = load_start_model(path)
     if config["rnn"] != rnn:
         raise HwrError(f"{path} is {_ARTICLE[config['rnn']]} {config['rnn']} model; this run trains "
                        f"{_ARTICLE[rnn]} {rnn}: start from {_ARTICLE[rnn]} {rnn} model")
+    if model.cnn_type != cnn:
+        raise HwrError(f"{path} has the '{model.cnn_type}' architecture; this run trains '{cnn}' (train.cnn): "
+                       f"set train.cnn: {model.cnn_type} or start from a '{cnn}' model")
     if config.get("resize", "crop") != resize:
         log.warning("%s was trained on '%s' images, this run's are '%s': its first steps adapt it to them",
                     path, config.get("resize", "crop"), resize)

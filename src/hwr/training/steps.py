@@ -39,7 +39,7 @@ def augmentation_generator(*key: int) -> torch.Generator:
 
 class Batches:
     """Each step's rows and their tensors: the epoch's order (:func:`epoch_order`), this rank's share
-    of it, cut into batches of ``train.batch_size``, warped when ``train.augment``. A step's batch
+    of it, cut into batches of ``train.batch_size``, warped when ``train.augment``, masked when ``train.mask``. A step's batch
     depends on the step's number alone, so a resumed run reads the batches it would have read."""
 
     def __init__(self, store: Store, train_idx: np.ndarray, params: TrainParams, device: torch.device,
@@ -63,9 +63,12 @@ class Batches:
 
     def tensors(self, step: int, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = batch_tensors(self.store, rows, self.device)
+        epoch, k = divmod(step, self.steps_per_epoch)
         if self.params.augment:
-            epoch, k = divmod(step, self.steps_per_epoch)
             x = augmentation.augment_batch(x, augmentation_generator(self.params.seed, epoch, k, self.rank))
+        if self.params.mask > 0:  # its own stream: turning masking on leaves the warps as they were
+            x = augmentation.mask_batch(x, augmentation_generator(self.params.seed, epoch, k, self.rank, 1),
+                                        self.params.mask)
         return x, y
 
 
