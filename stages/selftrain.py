@@ -17,11 +17,10 @@ def main(params, name):
     runs = params.selftrain.runs
     if name not in runs:
         raise HwrError(f"selftrain: no run {name!r} in selftrain.runs of params.yaml (runs: {', '.join(runs) or 'none'})")
-    split = params.evaluate.split
     for r in selftrain(name, runs[name], params, RunPaths.of("selftrain", name)):
         log.info("selftrain: %s round %d: %d pseudo-labels of %d images read; %s word accuracy %.4f, CER %.4f",
-                 name, r["round"], r["pseudo_labels"], r["unlabeled"]["read"], split, r[split]["word_accuracy"],
-                 r[split]["cer"])
+                 name, r["round"], r["pseudo_labels"], r["unlabeled"]["read"], r["evaluation"]["split"],
+                 r["evaluation"]["word_accuracy"], r["evaluation"]["cer"])
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ def test_only_confident_readings_that_pass_the_label_rules_are_kept(tmp_path):
     assert pseudo.labels["row"].tolist() == [0, 1]
     assert pseudo.labels["IDENTITY"].tolist() == ["ANNA", "LEA"]
     assert pseudo.counts == {"read": 7, "kept": 2, "below_threshold": 2, "coverage": round(2 / 7, 4),
-                             "dropped_by_rule": {"missing": 1, "placeholder": 1, "empty": 0, "unknown_characters": 0,
+                             "estimated_precision": round((0.475 + 0.45) / 2, 4), "dropped_by_rule": {"missing": 1, "placeholder": 1, "empty": 0, "unknown_characters": 0,
                                                  "too_long": 1}}
     write_csv(tmp_path / "pseudo-labels.csv", pseudo.csv())
     written = pd.read_csv(tmp_path / "pseudo-labels.csv", dtype={"IDENTITY": str}, keep_default_na=False)

@@ -92,7 +92,8 @@ def test_a_selftrain_round_pseudo_labels_trains_and_measures(project):
     assert first["unlabeled"]["skipped_by_reason"] == {"undecodable image": 1}
     assert first["pseudo_labels"] == first["unlabeled"]["kept"] == 5 and first["threshold"] == 0.0
     assert first["train_images"] == 4 * 2 + 3 + 5
-    assert set(first["test"]) >= {"word_accuracy", "cer", "word_accuracy_at_coverage"}
+    assert first["evaluation"]["split"] == "test"
+    assert set(first["evaluation"]) >= {"decoder", "word_accuracy", "cer", "word_accuracy_at_coverage"}
     assert set(first["validation"]) == {"word_accuracy", "letter_accuracy", "cer"}
     labels = pd.read_csv(paths.pseudo / "round-1" / "pseudo-labels.csv", dtype={"IDENTITY": str}, keep_default_na=False)
     assert labels.columns.tolist() == ["FILENAME", "IDENTITY", "confidence"]
@@ -105,5 +106,5 @@ def test_a_selftrain_round_pseudo_labels_trains_and_measures(project):
     _, config = load_model(paths.model)
     assert config["subset"] == "mine-round-2"
     evaluation = json.loads((paths.metrics / "evaluation.json").read_text())
-    assert evaluation["word_accuracy"] == second["test"]["word_accuracy"] and evaluation["rounds"] == 2
+    assert evaluation["word_accuracy"] == second["evaluation"]["word_accuracy"] and evaluation["rounds"] == 2
     assert (paths.eval / "predictions.csv").is_file() and not paths.work.exists()

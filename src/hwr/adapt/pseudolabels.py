@@ -56,8 +56,11 @@ def select_pseudo_labels(filenames: list[str], readings: list[Reading], calibrat
                                     empty_policy=clean.empty_policy, max_length=clean.max_length)
         dropped = report.as_dict()["dropped"]
     read = len(readings)
+    # the calibrated confidence is the probability that a reading is right: its mean over the kept
+    # readings estimates the share of right labels among them
+    precision = round(float(kept["confidence"].mean()), 4) if len(kept) else None
     counts = {"read": read, "kept": len(kept), "below_threshold": read - len(confident), "dropped_by_rule": dropped,
-              "coverage": round(len(kept) / read, 4) if read else None}
+              "coverage": round(len(kept) / read, 4) if read else None, "estimated_precision": precision}
     return PseudoLabels(kept.reset_index(drop=True), counts)
 
 

@@ -151,8 +151,9 @@ def selftrain(name: str, run: SelftrainRun, params: Params, paths: RunPaths, *, 
         pseudo = read_confidently(current, unlabeled, data.validation, threshold=run.threshold, clean=params.clean,
                                   batch_size=params.evaluate.batch_size, decoder=decoder)
         write_csv(paths.pseudo / f"round-{r}" / "pseudo-labels.csv", pseudo.csv())
-        log.info("round %d: %d of %d unlabelled images kept as labels (calibrated confidence >= %g)", r,
-                 pseudo.counts["kept"], pseudo.counts["read"], run.threshold)
+        log.info("round %d: %d of %d unlabelled images kept as labels (calibrated confidence >= %g; "
+                 "about %s of them right)", r, pseudo.counts["kept"], pseudo.counts["read"], run.threshold,
+                 "?" if pseudo.counts["estimated_precision"] is None else f"{pseudo.counts['estimated_precision']:.0%}")
         if not pseudo.counts["kept"]:
             log.warning("round %d: no reading reached the threshold %g; this round trains on the labelled data only",
                         r, run.threshold)
@@ -178,13 +179,14 @@ def selftrain(name: str, run: SelftrainRun, params: Params, paths: RunPaths, *, 
 def round_metrics(r: int, run: SelftrainRun, start: Path, found: dict, pseudo: dict, composition: dict,
                   summary: dict, result: Evaluation, params: Params) -> dict:
     """What one round did and what its model reads: pseudo-labels kept of the images read, the
-    validation figures of the kept weights and the evaluation's on the test split."""
+    validation figures of the kept weights (greedy, as training measures them) and the evaluation's
+    (``evaluation``: on ``evaluate.split``, with ``evaluate.decoder``)."""
     m = result.metrics
     return {
         "round": r, "init_from": str(start), "threshold": run.threshold,
         "unlabeled": {**found, **pseudo}, "pseudo_labels": pseudo["kept"], **composition,
         "train_images": summary["train_images"], "steps": summary["steps"], "best_step": summary["best_step"],
         "validation": {k: summary["validation"][k] for k in ("word_accuracy", "letter_accuracy", "cer")},
-        params.evaluate.split: {"decoder": m["decoder"], "word_accuracy": m["word_accuracy"], "cer": m["cer"],
-                                "word_accuracy_at_coverage": m["word_accuracy_at_coverage"], "ece": m.get("ece")},
+        "evaluation": {"split": params.evaluate.split, "decoder": m["decoder"], "word_accuracy": m["word_accuracy"],
+                       "cer": m["cer"], "word_accuracy_at_coverage": m["word_accuracy_at_coverage"], "ece": m.get("ece")},
     }
