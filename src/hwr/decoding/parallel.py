@@ -1,7 +1,7 @@
 """Decoding batches on every core: the beam decoders spend their time in Python (the character
 model and lexicon are scored through flashlight's callbacks, under the GIL), so one process decodes
-on one core however many it has. :class:`Decoding` sends each batch of log-probabilities to a pool
-of forked worker processes, which inherit the decoders (flashlight's objects cannot be pickled),
+on one core however many it has. :class:`Decoding` sends each batch of log-probabilities, in one
+share per worker, to a pool of forked worker processes, which inherit the decoders (flashlight's objects cannot be pickled),
 while the caller runs the network on the next batch; readings come back in batch order.
 
 With one job, or where fork is not available, each batch is decoded in the calling process as it comes.
@@ -65,13 +65,18 @@ class Decoding:
 
     def submit(self, log_probs) -> None:
         """One batch, (N, T, C) or an ensemble's (M, N, T, C) log-probabilities."""
-        batch = np.ascontiguousarray(np.asarray(log_probs, dtype=np.float32))
+        batch = np.asarray(log_probs, dtype=np.float32)
         images = batch.shape[-3]
-        if self.parallel:
-            self._pending.append(self._pool.apply_async(_decode, (batch,), callback=lambda _: self.on_done(images)))
+        if self.parallel:  # a share of the batch per worker, so that even a single batch uses every core
+            for part in np.array_split(batch, max(1, min(self.jobs, images)), axis=-3):
+                self._pending.append(self._pool.apply_async(_decode, (np.ascontiguousarray(part),),
+                                                            callback=self._counter(part.shape[-3])))
         else:
             self._pending.append(_decode(batch, self.decoders))
             self.on_done(images)
+
+    def _counter(self, images: int):
+        return lambda _: self.on_done(images)
 
     def results(self) -> tuple[dict[str, list[Reading]], dict[str, float]]:
         readings = {name: [] for name in self.decoders}
