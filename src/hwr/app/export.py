@@ -53,7 +53,7 @@ def export_onnx(model_path: str | Path, out_path: str | Path, opset: int = OPSET
     from hwr.model.crnn import StudyCRNN
 
     trained, config = load_model(model_path)
-    plain = StudyCRNN(config["rnn"], config.get("cnn", "study")).eval()
+    plain = StudyCRNN(config["rnn"], trained.cnn_type).eval()
     plain.load_state_dict(trained.state_dict())
     example = torch.full((2, HEIGHT, WIDTH), 255, dtype=torch.uint8)
     with _quiet():

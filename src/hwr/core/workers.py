@@ -13,6 +13,11 @@ from contextlib import contextmanager
 _PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def context(method: str | None = None):
     """``method`` if given, else fork where the OS has it (workers start at once, inherit the
     parent's warm caches and need no importable __main__), else the platform's default."""

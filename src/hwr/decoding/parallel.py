@@ -10,7 +10,6 @@ With one job, or where fork is not available, each batch is decoded in the calli
 from __future__ import annotations
 
 import multiprocessing as mp
-import os
 import time
 
 import numpy as np
@@ -38,7 +37,7 @@ def _decode(log_probs: np.ndarray, decoders: dict[str, Decoder] | None = None) -
 
 def default_jobs() -> int:
     """One worker per core this process may use."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return workers.usable_cores()
 
 
 class Decoding:

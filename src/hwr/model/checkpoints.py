@@ -59,10 +59,11 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[CR
         raise HwrError(f"{path}: trained with another alphabet; retrain it with this version of hwr")
     if config.get("rnn") not in RNNS:
         raise HwrError(f"{path}: unknown rnn {config.get('rnn')!r} in the model config; expected one of {', '.join(RNNS)}")
-    if config.get("cnn", "study") not in ARCHITECTURES:
-        raise HwrError(f"{path}: unknown cnn {config['cnn']!r} in the model config; expected one of "
+    cnn = config.get("cnn", "study")  # models written before the option are the study's
+    if cnn not in ARCHITECTURES:
+        raise HwrError(f"{path}: unknown cnn {cnn!r} in the model config; expected one of "
                        f"{', '.join(ARCHITECTURES)} (a newer hwr wrote it?)")
-    model = CRNN(config["rnn"], config.get("cnn", "study"))  # models written before the option are the study's
+    model = CRNN(config["rnn"], cnn)
     mismatch = _weights_mismatch(model.state_dict(), blob["state_dict"])
     if mismatch:
         raise HwrError(f"{path}: its weights do not fit hwr's {config['rnn'].upper()} CRNN ({mismatch}); "

@@ -12,6 +12,7 @@ import torch
 import torch.distributed as dist
 
 from hwr.core.errors import HwrError
+from hwr.core.workers import usable_cores
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +123,7 @@ def configure_threads(ddp: Dist) -> int:
     """Share the cores between the processes of this machine; no over-subscription."""
     if "OMP_NUM_THREADS" in os.environ:
         return torch.get_num_threads()
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = usable_cores()
     local_world = int(os.environ.get("LOCAL_WORLD_SIZE", ddp.world))
     threads = max(1, cores // max(1, local_world))
     torch.set_num_threads(threads)
