@@ -1,7 +1,7 @@
-"""Stage compare: the study's comparison table of the four models, from their training summaries
-and test metrics (no inference here), the headline metrics of the model `rnn` names, and the
-pictures: the four runs' validation curves, the character confusions of the `rnn` model, and the
-*full* runs' word accuracy at coverage."""
+"""Stage compare: the study's comparison table of every train run (the study's four and those beside
+them), from their training summaries and test metrics (no inference here), the headline metrics of
+the model `rnn` names, and the pictures: the runs' validation curves, the character confusions of the
+`rnn` model, and the study's *full* runs' word accuracy at coverage."""
 
 import csv
 import json
@@ -13,7 +13,6 @@ from common import log, run
 from hwr.core import layout
 from hwr.core.errors import HwrError
 from hwr.core.files import write_json, write_text
-from hwr.core.layout import TRAIN_RUNS
 from hwr.evaluation import figures, report
 
 FIGURES = layout.FIGURES
@@ -28,23 +27,24 @@ def _read(path: Path) -> dict:
 
 
 def main(params):
-    summaries = {name: _read(layout.train_metrics(name) / "summary.json") for name in TRAIN_RUNS}
-    tests = {name: _read(layout.eval_metrics(name)) for name in TRAIN_RUNS}
+    runs = list(params.train.runs)
+    summaries = {name: _read(layout.train_metrics(name) / "summary.json") for name in runs}
+    tests = {name: _read(layout.eval_metrics(name)) for name in runs}
     product = layout.run_name(params.rnn, "full")
-    table = report.build(summaries, tests, product=product)
-    pictures = draw_figures(product)
+    table = report.build(summaries, tests, product=product, reader=params.reader)
+    pictures = draw_figures(runs, product)
     write_json(layout.COMPARISON.with_suffix(".json"), table)
     write_text(layout.COMPARISON.with_suffix(".md"), report.to_markdown(table, pictures))
     write_json(layout.RUN_METRICS, report.run_headlines(table))
     write_json(layout.HEADLINE, report.headline(tests[product], params.rnn))
-    for name in TRAIN_RUNS:
+    for name in runs:
         log.info("compare: %s: test word accuracy %.4f", name, tests[name]["word_accuracy"])
 
 
-def draw_figures(product: str) -> list[tuple[str, str]]:
+def draw_figures(runs: list[str], product: str) -> list[tuple[str, str]]:
     """Writes the PNGs; returns (caption, path relative to metrics/) for the Markdown."""
     curves = {}
-    for name in TRAIN_RUNS:
+    for name in runs:
         curves[name] = {}
         for metric, _ in figures.CURVES:
             path = layout.train_curve(name, metric)

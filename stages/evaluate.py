@@ -1,7 +1,7 @@
-"""Stage evaluate@{rnn}-{subset}: one trained model on the `evaluate.split` split (test by default),
+"""Stage evaluate@NAME: the trained model of one entry of train.runs on the `evaluate.split` split (test by default),
 read by greedy decoding and by the `evaluate.decoder`, confidences calibrated on the validation split.
 
-Usage: python stages/evaluate.py RNN SUBSET
+Usage: python stages/evaluate.py NAME
 """
 
 import sys
@@ -12,8 +12,9 @@ from hwr.core import layout
 from hwr.evaluation.evaluate import evaluate_configured, write_evaluation
 
 
-def main(params, rnn, subset):
-    e, name = params.evaluate, layout.check_train_run("evaluate", rnn, subset)
+def main(params, name):
+    e = params.evaluate
+    layout.check_train_run("evaluate", name, params.train.runs)
     result = evaluate_configured(layout.model_file(name), e)
     write_evaluation(result, e, name, metrics_path=layout.eval_metrics(name), out_dir=layout.eval_dir(name),
                      reader=(layout.model_file(name), layout.reader_file(name)))
@@ -24,6 +25,6 @@ def main(params, rnn, subset):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
-        sys.exit("usage: python stages/evaluate.py RNN SUBSET   (e.g. gru full)")
-    run(main, sys.argv[1], sys.argv[2])
+    if len(sys.argv) != 2:
+        sys.exit("usage: python stages/evaluate.py NAME   (a key of train.runs in params.yaml, e.g. gru-full)")
+    run(main, sys.argv[1])

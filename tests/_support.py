@@ -18,8 +18,13 @@ import numpy as np
 import yaml
 from PIL import Image, ImageDraw
 
-from hwr.core.layout import SPLITS  # noqa: F401  (re-exported for the tests)
-from hwr.core.layout import TRAIN_RUNS as RUNS  # noqa: F401
+from hwr.core.layout import (
+    SPLITS,  # noqa: F401  (re-exported for the tests)
+    STUDY_RUNS,  # noqa: F401
+)
+from hwr.params.schema import default_train_runs
+
+RUNS = tuple(default_train_runs())  # params.yaml's train runs: the study's four and the wide GRU
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_SAMPLE = REPO_ROOT.parent / "shared" / "data" / "real-sample"

@@ -200,10 +200,10 @@ def test_works_from_any_folder_with_model(tmp_path, model_file, capsys, monkeypa
     assert err.startswith("error: no --model given and no hwr project") and len(err.splitlines()) == 1
 
 
-def test_predict_uses_the_model_named_by_params_from_a_subfolder(tmp_path, monkeypatch, capsys):
+def test_predict_uses_the_reader_params_name_from_a_subfolder(tmp_path, monkeypatch, capsys):
     torch.manual_seed(0)
     save_model(tmp_path / "models" / "lstm-full" / "model.pt", CRNN("lstm"), {"rnn": "lstm", "resize": "fit"})
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"rnn": "lstm"}))
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"reader": "lstm-full"}))
     (tmp_path / "dvc.yaml").write_text("stages: {}\n")
     images = []
     for i, size in enumerate([(324, 36), (100, 20), (600, 120)]):
@@ -215,6 +215,9 @@ def test_predict_uses_the_model_named_by_params_from_a_subfolder(tmp_path, monke
     assert code == 0 and list(predictions(out)) == [p.name for p in images]
     code, _, err = predict(capsys, images[0].name, "--rnn", "gru")  # the project has no GRU model
     assert code == 2 and "gru-full" in err and "not found" in err
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({}))  # the default reader: the wide GRU
+    code, _, err = predict(capsys, images[0].name)
+    assert code == 2 and "models/gru-wide/model.pt" in err and "not found" in err
 
 
 def test_predict_real_image(tmp_path, real_sample, model_file, capsys):
@@ -321,7 +324,7 @@ def test_a_reader_file_carries_its_calibration_and_a_bare_model_finds_none(tmp_p
     torch.manual_seed(0)
     bare = tmp_path / "models" / "gru-full" / "model.pt"
     save_model(bare, CRNN("gru"), {"rnn": "gru", "resize": "crop"})
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"rnn": "gru", "evaluate": {"decoder": "greedy"}}))
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"reader": "gru-full", "evaluate": {"decoder": "greedy"}}))
     (tmp_path / "dvc.yaml").write_text("stages: {}\n")
     flat = Calibration((0.0, 1.0), (0.25, 0.25))
     flat.save(tmp_path / "eval" / "gru-full" / "calibration.json", decoder="greedy")

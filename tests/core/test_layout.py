@@ -6,15 +6,17 @@ from hwr.core import layout
 from hwr.core.errors import HwrError
 
 
-def test_train_runs_are_every_rnn_on_every_subset_in_table_order():
-    assert layout.TRAIN_RUNS == ("gru-first", "lstm-first", "gru-full", "lstm-full")
-    assert set(layout.TRAIN_RUNS) == {layout.run_name(r, s) for r in layout.RNNS for s in layout.SUBSETS}
+def test_the_study_runs_are_every_rnn_on_every_subset_in_table_order():
+    assert layout.STUDY_RUNS == ("gru-first", "lstm-first", "gru-full", "lstm-full")
+    assert set(layout.STUDY_RUNS) == {layout.run_name(r, s) for r in layout.RNNS for s in layout.SUBSETS}
 
 
-def test_check_train_run_names_the_stage_and_the_choices():
-    assert layout.check_train_run("train", "lstm", "first") == "lstm-first"
-    with pytest.raises(HwrError, match=r"evaluate: unknown run rnn-full; use RNN in \('gru', 'lstm'\)") as info:
-        layout.check_train_run("evaluate", "rnn", "full")
+def test_check_train_run_gives_the_run_s_settings_or_names_the_stage_and_the_runs():
+    runs = {"gru-full": {"rnn": "gru"}, "gru-wide": {"rnn": "gru", "cnn": "wide"}}
+    assert layout.check_train_run("train", "gru-wide", runs) == {"rnn": "gru", "cnn": "wide"}
+    with pytest.raises(HwrError, match=r"evaluate: unknown run 'rnn-full'; params.yaml's train.runs has gru-full, "
+                       r"gru-wide") as info:
+        layout.check_train_run("evaluate", "rnn-full", runs)
     assert "\n" not in str(info.value)
 
 

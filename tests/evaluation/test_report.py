@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from hwr.core.layout import TRAIN_RUNS
+from hwr.core.layout import STUDY_RUNS
 from hwr.evaluation import report
 
 
@@ -19,13 +19,13 @@ def summary(run, word, seconds, steps_to_half=350):
 
 TESTS = {run: {"word_accuracy": 0.25 + i / 10, "letter_accuracy": 0.75, "cer": 0.125, "loss": 0.5, "samples": 9,
                "split": "test", "top_confusions": [{"true": "N", "predicted": "M", "count": 3}]}
-         for i, run in enumerate(TRAIN_RUNS)}
+         for i, run in enumerate(STUDY_RUNS)}
 
 
 def test_build_collects_the_four_runs_and_no_constants():
-    summaries = {run: summary(run, 0.5, 65) for run in TRAIN_RUNS}
+    summaries = {run: summary(run, 0.5, 65) for run in STUDY_RUNS}
     table = report.build(summaries, TESTS, product="gru-full")
-    assert list(table["runs"]) == list(TRAIN_RUNS) and table["product"] == "gru-full"
+    assert list(table["runs"]) == list(STUDY_RUNS) and table["product"] == "gru-full"
     col = table["runs"]["lstm-full"]
     assert col["test_word_accuracy"] == TESTS["lstm-full"]["word_accuracy"] and col["test_cer"] == 0.125
     assert col["validation_word_accuracy"] == 0.5 and col["parameters"] == 8_856_606
@@ -36,21 +36,21 @@ def test_build_collects_the_four_runs_and_no_constants():
 
 def test_run_headlines_keep_what_experiments_are_compared_on():
     """metrics/runs.json, what `dvc exp show` lists: four figures a run, not the bookkeeping."""
-    table = report.build({run: summary(run, 0.5, 65) for run in TRAIN_RUNS}, TESTS, product="gru-full")
+    table = report.build({run: summary(run, 0.5, 65) for run in STUDY_RUNS}, TESTS, product="gru-full")
     headlines = report.run_headlines(table)
-    assert list(headlines) == list(TRAIN_RUNS)
+    assert list(headlines) == list(STUDY_RUNS)
     assert headlines["gru-full"] == {"test_word_accuracy": TESTS["gru-full"]["word_accuracy"],
                                      "test_greedy_word_accuracy": TESTS["gru-full"]["word_accuracy"],
                                      "test_cer": 0.125, "steps_to_cer_below_half": 350}
 
 
 def test_markdown_table():
-    summaries = {run: summary(run, 0.5, 397) for run in TRAIN_RUNS}
+    summaries = {run: summary(run, 0.5, 397) for run in STUDY_RUNS}
     summaries["lstm-first"]["steps_to_cer_below_half"] = None  # never left the blank phase
     text = report.to_markdown(report.build(summaries, TESTS, product="lstm-full"))
     lines = [line for line in text.splitlines() if line.startswith("|")]
     header = [c.strip() for c in lines[0].strip("|").split("|")]
-    assert header == ["", *[f"{r} (ours)" for r in TRAIN_RUNS], *[f"{r} (study)" for r in TRAIN_RUNS],
+    assert header == ["", *[f"{r} (ours)" for r in STUDY_RUNS], *[f"{r} (study)" for r in STUDY_RUNS],
                       "Kaggle baseline"]
     widths = {len(line.strip("|").split("|")) for line in lines}
     assert widths == {len(header)}  # every row has every column
@@ -63,7 +63,23 @@ def test_markdown_table():
     assert rows["best step / steps"][0] == "1,150/1,200"
     assert rows["parameters"][:2] == ["6,689,822", "8,856,606"]
     assert rows["training images/s"][0] == "12.3"
-    assert "Overfitting = " in text and "uses **lstm-full**" in text
+    assert "Overfitting = " in text and "Headline metrics (metrics/metrics.json): **lstm-full**" in text
+
+
+def test_a_run_beside_the_study_s_four_gets_a_column_that_names_its_network():
+    summaries = {run: summary(run, 0.5, 397) for run in STUDY_RUNS}
+    summaries["gru-wide"] = {**summary("gru-full", 0.75, 400), "cnn": "wide", "parameters": 3_211_166}
+    tests = {**TESTS, "gru-wide": {**TESTS["gru-full"], "word_accuracy": 0.875}}
+    table = report.build(summaries, tests, product="gru-full", reader="gru-wide")
+    assert list(table["runs"]) == [*STUDY_RUNS, "gru-wide"] and table["reader"] == "gru-wide"
+    text = report.to_markdown(table)
+    lines = [line for line in text.splitlines() if line.startswith("|")]
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    assert header[1:6] == [*[f"{r} (ours)" for r in STUDY_RUNS], "gru-wide (ours, wide network)"]
+    assert header[6:10] == [f"{r} (study)" for r in STUDY_RUNS]  # the study has no column for it
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.strip("|").split("|")[1:]] for line in lines[2:]}
+    assert rows["word accuracy % (test)"][4] == "87.5" and rows["parameters"][4] == "3,211,166"
+    assert "`hwr predict` reads with **gru-wide** (params: `reader`)" in text
 
 
 def test_missing_test_metrics_and_runs():
@@ -98,7 +114,7 @@ def test_duration(seconds, text):
 
 
 def test_markdown_links_the_figures():
-    summaries = {run: summary(run, 0.5, 397) for run in TRAIN_RUNS}
+    summaries = {run: summary(run, 0.5, 397) for run in STUDY_RUNS}
     figures = [("Validation curves", "figures/learning_curves.png"), ("Confusions", "figures/confusion.png")]
     text = report.to_markdown(report.build(summaries, TESTS), figures)
     assert text.endswith("\n## Validation curves\n\n![Validation curves](figures/learning_curves.png)\n"
@@ -107,7 +123,7 @@ def test_markdown_links_the_figures():
 
 
 def test_a_beam_decoder_gets_its_own_row_and_the_study_stays_beside_greedy():
-    summaries = {run: summary(run, 0.5, 397) for run in TRAIN_RUNS}
+    summaries = {run: summary(run, 0.5, 397) for run in STUDY_RUNS}
     tests = {run: {**t, "decoder": "lexicon", "word_accuracy": t["word_accuracy"] + 0.25,
                    "decoders": {"greedy": {"word_accuracy": t["word_accuracy"]}}} for run, t in TESTS.items()}
     table = report.build(summaries, tests)

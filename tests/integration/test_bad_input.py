@@ -111,8 +111,8 @@ def test_unknown_rnn_fails_before_any_work(stage_dir, run_stage):
     params = yaml.safe_load((stage_dir / "params.yaml").read_text())
     params["rnn"] = "foo"
     (stage_dir / "params.yaml").write_text(yaml.safe_dump(params))
-    for stage, args in (("check_params", ()), ("unzip", ()), ("train", ("gru", "first")),
-                        ("evaluate", ("gru", "full"))):
+    for stage, args in (("check_params", ()), ("unzip", ()), ("train", ("gru-first",)),
+                        ("evaluate", ("gru-full",))):
         result = run_stage(stage_dir, stage, *args)
         assert_one_line_error(result, "rnn", "'foo'")
     assert not (stage_dir / "data").exists() and not (stage_dir / "metrics").exists()
@@ -124,7 +124,7 @@ def test_missing_raw_data_names_the_zip(stage_dir, raw_dataset, run_stage):
 
 
 def test_stage_order_mistake_is_one_line(stage_dir, run_stage):
-    assert_one_line_error(run_stage(stage_dir, "train", "gru", "first"), "data/tensors/train", "preprocess")
+    assert_one_line_error(run_stage(stage_dir, "train", "gru-first"), "data/tensors/train", "preprocess")
 
 
 

@@ -47,18 +47,19 @@ def test_push_then_pull_into_a_fresh_clone(make_pipeline, tmp_path):
 
     # one artifact, fetched alone into an empty folder, reads as in the project: the reader file
     # carries its decoder (the lexicon decoder here), calibration and lexicon
-    producer.git("tag", "-a", "gru-full@v1.0.0", "-m", "gru-full 1.0.0")  # the version dvc artifacts get asks for
+    producer.git("tag", "-a", "gru-wide@v1.0.0", "-m", "gru-wide 1.0.0")  # the version dvc artifacts get asks for
     empty = tmp_path / "empty"
     empty.mkdir()
-    got = run(["dvc", "artifacts", "get", str(producer.repo), "gru-full"], empty, producer.env, timeout=300)
+    # the project's default reader (params: reader), fetched alone
+    got = run(["dvc", "artifacts", "get", str(producer.repo), "gru-wide"], empty, producer.env, timeout=300)
     assert got.returncode == 0, describe(got)
-    assert md5(empty / "gru-full.pt") == md5(producer.repo / "readers" / "gru-full.pt")
+    assert md5(empty / "gru-wide.pt") == md5(producer.repo / "readers" / "gru-wide.pt")
     scans = tmp_path / "scans"
     scans.mkdir()
     for i in range(4):
         (scans / f"{i}.jpg").write_bytes(jpeg_bytes(324, 36, seed=i))
     in_project = run(["hwr", "predict", str(scans), "--json"], producer.repo, producer.env, timeout=300)
-    alone = run(["hwr", "predict", str(scans), "--json", "--model", "gru-full.pt"], empty, producer.env, timeout=300)
+    alone = run(["hwr", "predict", str(scans), "--json", "--model", "gru-wide.pt"], empty, producer.env, timeout=300)
     assert in_project.returncode == 0 and alone.returncode == 0, describe(in_project) + describe(alone)
     assert "carries no" not in in_project.stderr + alone.stderr  # neither read a bare model
     assert len(in_project.stdout.splitlines()) == 4 and alone.stdout == in_project.stdout

@@ -109,9 +109,15 @@ def test_params_named_by_stages_exist():
                     node = node[part]
 
 
-def test_train_matrix_is_the_four_runs():
-    train = stages()["train"]
-    assert train["matrix"] == {"rnn": ["gru", "lstm"], "subset": ["first", "full"]}
+def test_train_and_evaluate_iterate_the_train_runs_the_study_s_four_and_the_wide_gru():
+    raw, params = load_dvc_yaml()["stages"], load_params()
+    assert list(params["train"]["runs"]) == ["gru-first", "lstm-first", "gru-full", "lstm-full", "gru-wide"]
+    assert params["train"]["runs"]["gru-wide"] == {"rnn": "gru", "subset": "full", "cnn": "wide"}
+    for name in ("train", "evaluate"):
+        assert raw[name]["foreach"] == "${train.runs}"
+        assert raw[name]["do"]["cmd"] == f"python stages/{name}.py ${{key}}"
+    body = raw["train"]["do"]
+    assert {"train.runs.${key}", "train.subsets.${item.subset}", "train.cnn"} <= set(body["params"])
 
 
 def test_stage_deps_cover_the_code_it_runs():
@@ -164,11 +170,11 @@ def test_evaluation_depends_on_the_split_it_reads_and_compare_on_the_evaluations
     """evaluate@run reads data/tensors/<evaluate.split> and its own model; compare reads only the
     evaluations' metrics and the training summaries (it runs no model)."""
     evaluate = [str(d) for d in stages()["evaluate"]["deps"]]
-    assert "data/tensors/${evaluate.split}" in evaluate and "models/${item.rnn}-${item.subset}" in evaluate
+    assert "data/tensors/${evaluate.split}" in evaluate and "models/${key}" in evaluate
     compare = [str(d) for d in stages()["compare"]["deps"]]
     assert "metrics/eval" in compare and not any("tensors" in d or d.startswith("models") for d in compare)
-    assert all(f"metrics/train/{run}/summary.json" in compare for run in ("gru-first", "lstm-first", "gru-full",
-                                                                         "lstm-full"))
+    assert "metrics/train" in compare  # every train run's summary and curves
+    assert {"rnn", "reader", "train.runs"} <= set(stages()["compare"]["params"])
 
 
 def test_adaptation_stages_iterate_their_runs_which_are_none_by_default():
@@ -184,4 +190,4 @@ def test_adaptation_stages_iterate_their_runs_which_are_none_by_default():
         outs = [next(iter(o)) if isinstance(o, dict) else o for o in body["outs"]]
         assert {"models/${key}", "eval/${key}", f"metrics/{name}/${{key}}"} <= set(outs)
     assert "${item.unlabeled}" in raw["selftrain"]["do"]["deps"] and "selftrain/${key}" in raw["selftrain"]["do"]["outs"]
-    assert "train.init_from" in raw["train"]["params"]
+    assert "train.init_from" in raw["train"]["do"]["params"]

@@ -8,12 +8,13 @@ import json
 import pandas as pd
 import pytest
 import yaml
-from _support import RUNS
+from _support import RUNS, STUDY_RUNS
 
 from hwr.data.store import open_store
 from hwr.evaluation.metrics import summarise
 from hwr.model.checkpoints import load_model
 from hwr.model.crnn import count_parameters
+from hwr.params.schema import default_train_runs
 
 pytestmark = pytest.mark.slow
 
@@ -24,15 +25,17 @@ def _json(pipeline, path: str):
 
 @pytest.mark.parametrize("run", RUNS)
 def test_each_model_is_trained_on_its_subset(pipeline, run):
-    rnn, subset = run.split("-")
+    spec = default_train_runs()[run]
+    rnn, subset, cnn = spec.rnn, spec.subset, spec.cnn or "study"
     summary = _json(pipeline, f"metrics/train/{run}/summary.json")
-    assert (summary["rnn"], summary["subset"]) == (rnn, subset)
+    assert (summary["rnn"], summary["subset"], summary["cnn"]) == (rnn, subset, cnn)
     assert summary["train_images"] == pipeline.expected["train_sizes"][subset]
     assert summary["validation_images"] == pipeline.expected["validation_size"]
     assert summary["best_step"] <= summary["steps"]
     model, config = load_model(pipeline.repo / f"models/{run}/model.pt")
-    assert (config["rnn"], config["subset"]) == (rnn, subset)
-    assert count_parameters(model) == summary["parameters"] == {"gru": 6_689_822, "lstm": 8_856_606}[rnn]
+    assert (config["rnn"], config["subset"], model.cnn_type) == (rnn, subset, cnn)
+    assert count_parameters(model) == summary["parameters"] == {("gru", "study"): 6_689_822, ("lstm", "study"): 8_856_606,
+                                                                ("gru", "wide"): 3_211_166}[rnn, cnn]
 
 
 @pytest.mark.parametrize("run", RUNS)
@@ -99,7 +102,8 @@ def test_the_comparison_is_read_from_the_evaluations(pipeline):
     assert headline["greedy_word_accuracy"] == evaluation["decoders"]["greedy"]["word_accuracy"]
     markdown = (pipeline.repo / "metrics/comparison.md").read_text()
     header = next(line for line in markdown.splitlines() if line.startswith("|"))
-    assert all(f"{run} (ours)" in header and f"{run} (study)" in header for run in RUNS)
+    assert all(f"{run} (ours)" in header and f"{run} (study)" in header for run in STUDY_RUNS)
+    assert "gru-wide (ours, wide network)" in header and "gru-wide (study)" not in header
 
 
 def test_the_plots_dvc_yaml_draws_have_data_by_step(pipeline):

@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 from hwr.core.errors import HwrError
+from hwr.core.layout import STUDY_RUNS
 from hwr.params import Params, from_dict, load, override_arguments, overrides
 
 
@@ -65,6 +66,9 @@ def test_the_study_overrides_give_the_study(repo_root, tmp_path):
     # and everything it does not name is params.yaml's
     assert p.preprocess == Params().preprocess and p.clean == Params().clean and p.lexicon == Params().lexicon
     assert p.finetune.runs == {} and p.selftrain.runs == {} and p.train.init_from == ""
+    # the study's four runs only (the wide GRU removed with -S ~train.runs.gru-wide), read by its full GRU
+    assert tuple(p.train.runs) == STUDY_RUNS and p.reader == "gru-full"
+    assert "~train.runs.gru-wide" in arguments
 
 
 def _overrides(tmp_path, text: str):
@@ -107,6 +111,18 @@ def test_an_unknown_override_key_is_a_one_line_error(repo_root, tmp_path, text, 
 ])
 def test_overrides_that_give_impossible_params_are_one_line_errors(repo_root, tmp_path, text, key):
     assert key in _override_error(_overrides(tmp_path, text), repo_root / "params.yaml")
+
+
+def test_a_run_set_to_null_is_removed_and_a_study_run_cannot_be(repo_root, tmp_path):
+    base = repo_root / "params.yaml"
+    assert override_arguments(_overrides(tmp_path, "reader: gru-full\ntrain:\n  runs:\n    gru-wide: null\n"), base) \
+        == ["-S", "reader=gru-full", "-S", "~train.runs.gru-wide"]
+    # a run params.yaml does not have: nothing to remove
+    assert override_arguments(_overrides(tmp_path, "train:\n  runs:\n    lstm-wide: null\n"), base) == []
+    assert "train.runs.gru-first is missing" in _override_error(
+        _overrides(tmp_path, "train:\n  runs:\n    gru-first: null\n"), base)
+    # the reader must be a run that is left
+    assert "reader" in _override_error(_overrides(tmp_path, "train:\n  runs:\n    gru-wide: null\n"), base)
 
 
 def test_overrides_missing_or_empty(repo_root, tmp_path):

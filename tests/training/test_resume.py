@@ -230,7 +230,7 @@ def test_stage_stopped_by_sigterm_resumes_on_rerun(tmp_path):
     import time
 
     env = _support.subprocess_env(tmp_path)  # OMP_NUM_THREADS=1
-    cmd = [sys.executable, "stages/train.py", "gru", "first"]
+    cmd = [sys.executable, "stages/train.py", "gru-first"]
     work = _stage_dir(tmp_path, "stopped", env)
     checkpoint = work / "checkpoints" / "gru-first.pt"
     proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

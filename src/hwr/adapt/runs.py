@@ -110,7 +110,7 @@ def _composition(parts: list[Part]) -> dict:
 def _train(name: str, run: FinetuneRun, params: Params, init_from: str | Path, training: Store, data: Labelled, *,
            model: Path, work: Path, live_dir: Path | None, summary: Path) -> dict:
     start, config = load_start_model(init_from)  # the run trains the family and architecture it starts from
-    return train(Plan(config["rnn"], name, len(training), len(data.validation)),
+    return train(Plan(config["rnn"], name, len(training), len(data.validation), name),
                  training_params(params.train, run, init_from, start.cnn_type),
                  training, data.validation, model_path=model, checkpoint_path=work / "checkpoint.pt",
                  live_dir=live_dir, summary_path=summary)

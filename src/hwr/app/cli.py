@@ -23,17 +23,17 @@ from hwr.params import DECODERS, Params
 
 
 def model_path(args, project: Path | None, params: Params | None, params_file: Path | None) -> Path | list[Path]:
-    """``--model`` (given twice or more: the list, read together), else the *full* model of the
-    family ``--rnn`` or params' ``rnn`` names, in the project this folder belongs to: its reader file
-    (readers/<run>.pt, which carries its decoder, calibration and lexicon) once evaluated, else the
-    bare model training wrote."""
+    """``--model`` (given twice or more: the list, read together), else, in the project this folder
+    belongs to, the *full* model of the family ``--rnn`` names, or without it the run params'
+    ``reader`` names: its reader file (readers/<run>.pt, which carries its decoder, calibration and
+    lexicon) once evaluated, else the bare model training wrote."""
     if args.model:
         return Path(args.model[0]) if len(args.model) == 1 else [Path(m) for m in args.model]
     if project is None:
         raise HwrError(f"no --model given and no hwr project ({layout.PROJECT_MARKER}) in this folder or above; "
                        "give --model FILE (a readers/<run>.pt, a model.pt or an exported .onnx)")
-    rnn = args.rnn or (params or params_module.load(params_file)).rnn  # no params file: its one-line error
-    run = layout.run_name(rnn, "full")
+    run = layout.run_name(args.rnn, "full") if args.rnn else \
+        (params or params_module.load(params_file)).reader  # no params file: its one-line error
     reader = layout.reader_file(run, project)
     return reader if reader.is_file() else layout.model_file(run, project)
 
@@ -232,9 +232,10 @@ def _subcommand(sub, name: str, summary: str, description: str, example: str) ->
 def _model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", action="append", help="a model file: readers/<run>.pt (carries its decoder, "
                    "calibration and lexicon), models/<run>/model.pt, or an exported .onnx; given twice or more "
-                   "(torch files), each reads and the readings are combined per name (default: readers/<rnn>-full.pt "
-                   "of the project here or above, else models/<rnn>-full/model.pt)")
-    p.add_argument("--rnn", choices=RNNS, help="model family (default: rnn in the project's params.yaml)")
+                   "(torch files), each reads and the readings are combined per name (default: readers/<reader>.pt "
+                   "of the project here or above, reader as its params.yaml names it, else models/<reader>/model.pt)")
+    p.add_argument("--rnn", choices=RNNS, help="read with the study's full model of this family, <rnn>-full, instead "
+                   "of the project's reader")
     p.add_argument("--params", help="params file that selects the model (default: the project's params.yaml)")
     p.add_argument("--device", help="torch models: cpu, cuda, cuda:1 ... (default: cuda when present)")
     p.add_argument("--decoder", choices=DECODERS,

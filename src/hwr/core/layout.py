@@ -16,7 +16,8 @@ RNNS = ("gru", "lstm")  # the study's two recurrent families (hwr.model.crnn bui
 CNNS = ("study", "wide")  # the CRNN's architectures (hwr.model.crnn.ARCHITECTURES): the study's, a stronger one
 SUBSETS = ("first", "full")  # the study's two training subsets (train.subsets)
 SPLITS = ("train", "validation", "test")
-TRAIN_RUNS = tuple(f"{rnn}-{subset}" for subset in SUBSETS for rnn in RNNS)  # the train stage's runs, table order
+# the study's four runs (train.runs holds them and any others): the comparison's columns, in table order
+STUDY_RUNS = tuple(f"{rnn}-{subset}" for subset in SUBSETS for rnn in RNNS)
 # names of finetune / selftrain runs: they name a stage (finetune@NAME), a param path
 # (finetune.runs.NAME, where a dot would split it) and folders (models/NAME)
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
@@ -51,11 +52,12 @@ def run_name(rnn: str, subset: str) -> str:
     return f"{rnn}-{subset}"
 
 
-def check_train_run(stage: str, rnn: str, subset: str) -> str:
-    """The name of the train stage's run ``rnn``-``subset``; an unknown one is a one-line error."""
-    if rnn not in RNNS or subset not in SUBSETS:
-        raise HwrError(f"{stage}: unknown run {rnn}-{subset}; use RNN in {RNNS} and SUBSET in {SUBSETS}")
-    return run_name(rnn, subset)
+def check_train_run(stage: str, name: str, runs: dict):
+    """The settings of the train stage's run ``name`` (``runs``: params' train.runs); an unknown name
+    is a one-line error."""
+    if name not in runs:
+        raise HwrError(f"{stage}: unknown run {name!r}; params.yaml's train.runs has {', '.join(runs)}")
+    return runs[name]
 
 
 def stage_metrics(stage: str, root: Path = Path(".")) -> Path:

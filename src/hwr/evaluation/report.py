@@ -1,8 +1,9 @@
-"""The comparison table: the study's table for our four models, beside the study's own figures."""
+"""The comparison table: the study's table for our models (its four runs and any beside them), beside
+the study's own figures."""
 
 from __future__ import annotations
 
-from hwr.core.layout import TRAIN_RUNS  # the table's columns: first then full, GRU then LSTM
+from hwr.core.layout import STUDY_RUNS  # the study's columns: first then full, GRU then LSTM
 
 STUDY = {
     "gru-first": {"word_accuracy": 0.744, "letter_accuracy": 0.899, "train_seconds": 397, "overfitting": "none", "parameters": 6689822, "train_images": 64000},
@@ -29,11 +30,13 @@ def _duration(seconds):
     return f"{minutes}'{secs:02d}\""
 
 
-def build(summaries: dict[str, dict], tests: dict[str, dict], product: str | None = None) -> dict:
-    """summaries: run -> training summary; tests: run -> test metrics. Returns the JSON table: our
-    figures only (the study's constant figures go into the Markdown text, not into the metrics)."""
+def build(summaries: dict[str, dict], tests: dict[str, dict], product: str | None = None,
+          reader: str | None = None) -> dict:
+    """summaries: run -> training summary, in the table's order; tests: run -> test metrics; product:
+    the run of the headline metrics; reader: the run ``hwr predict`` reads with. Returns the JSON table:
+    our figures only (the study's constant figures go into the Markdown text, not into the metrics)."""
     columns = {}
-    for run in TRAIN_RUNS:
+    for run in summaries:
         s, t = summaries.get(run), tests.get(run)
         if s is None:
             continue
@@ -54,8 +57,9 @@ def build(summaries: dict[str, dict], tests: dict[str, dict], product: str | Non
             "steps": s.get("steps"),
             "train_images": s["train_images"],
             "parameters": s["parameters"],
+            "cnn": s.get("cnn", "study"),
         }
-    return {"runs": columns, "product": product}
+    return {"runs": columns, "product": product, "reader": reader}
 
 
 RUN_HEADLINE = ("test_word_accuracy", "test_greedy_word_accuracy", "test_cer", "steps_to_cer_below_half")
@@ -84,11 +88,13 @@ def to_markdown(table: dict, figures: list[tuple[str, str]] = ()) -> str:
     """The table, then each figure (caption, path relative to the Markdown file) as an image link."""
     runs = table["runs"]
     names = list(runs)
-    header = ["", *[f"{n} (ours)" for n in names], *[f"{n} (study)" for n in TRAIN_RUNS], "Kaggle baseline"]
+    ours = [f"{n} (ours)" if runs[n].get("cnn", "study") == "study" else f"{n} (ours, {runs[n]['cnn']} network)"
+            for n in names]  # a run with another network than the study's says which
+    header = ["", *ours, *[f"{n} (study)" for n in STUDY_RUNS], "Kaggle baseline"]
     study, kaggle = STUDY, KAGGLE_BASELINE
 
     def row(label, ours, theirs, baseline="–"):
-        return [label, *[ours(runs[n]) for n in names], *[theirs(study[n]) for n in TRAIN_RUNS], baseline]
+        return [label, *[ours(runs[n]) for n in names], *[theirs(study[n]) for n in STUDY_RUNS], baseline]
 
     def steps(r):
         return "–" if r.get("steps_to_cer_below_half") is None else f"{r['steps_to_cer_below_half']:,}"
@@ -119,7 +125,11 @@ def to_markdown(table: dict, figures: list[tuple[str, str]] = ()) -> str:
     ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
-    product = f"\n\n`hwr predict` uses **{table['product']}** (params: `rnn`)." if table.get("product") else ""
+    product = ""
+    if table.get("product"):
+        product = f"\n\nHeadline metrics (metrics/metrics.json): **{table['product']}** (params: `rnn`)."
+    if table.get("reader"):
+        product += f" `hwr predict` reads with **{table['reader']}** (params: `reader`)."
     note = ("\n\nStudy columns: the published figures (validation, Kaggle data, 10 epochs at batch 128, greedy "
             "decoding). Letter accuracy and CER: the configured decoder's (evaluate.decoder). "
             f"{OVERFITTING_DEFINITION[0].upper()}{OVERFITTING_DEFINITION[1:]}.\n")

@@ -8,7 +8,7 @@ from typing import Any
 
 from hwr.core.alphabet import MAX_LABEL_LENGTH
 from hwr.core.errors import HwrError
-from hwr.core.layout import CNNS, RNNS, SPLITS, SUBSETS
+from hwr.core.layout import CNNS, RNNS, SPLITS, STUDY_RUNS, SUBSETS, run_name
 from hwr.params.schema import (
     DECODERS,
     EMPTY_POLICIES,
@@ -137,6 +137,7 @@ def _validate(p: Params) -> None:
             raise HwrError(f"params: train.subsets.{name} is missing; give its train and validation sizes")
         _check_int(f"train.subsets.{name}.train", t.subsets[name].train, 1)
         _check_int(f"train.subsets.{name}.validation", t.subsets[name].validation, 1)
+    _check_train_runs(t.runs)
     _check_choice("evaluate.split", p.evaluate.split, SPLITS)
     _check_int("evaluate.batch_size", p.evaluate.batch_size, 1)
     _check_int("evaluate.top_confusions", p.evaluate.top_confusions, 1)
@@ -172,6 +173,26 @@ def _validate(p: Params) -> None:
     if both:
         raise HwrError(f"params: run name {both[0]!r} is both in finetune.runs and selftrain.runs; "
                        "each run writes models/<name>/, so give them different names")
+    runs = (*p.train.runs, *p.finetune.runs, *p.selftrain.runs)
+    if p.reader not in runs:
+        _fail("reader", p.reader, f"expected the name of a train, finetune or selftrain run: {', '.join(runs)}")
+
+
+def _check_train_runs(runs: dict) -> None:
+    """train.runs: the study's four runs, each the family and subset its name says (the comparison
+    needs them), and any others beside them."""
+    for name, run in runs.items():
+        key = f"train.runs.{name}"
+        _check_choice(f"{key}.rnn", run.rnn, RNNS)
+        _check_choice(f"{key}.subset", run.subset, SUBSETS)
+        if run.cnn != "":
+            _check_choice(f"{key}.cnn", run.cnn, CNNS)
+        if name in STUDY_RUNS and run_name(run.rnn, run.subset) != name:
+            _fail(key, f"{{rnn: {run.rnn}, subset: {run.subset}}}", f"{name} is the study's {name.replace('-', ' ')} run")
+    for name in STUDY_RUNS:
+        if name not in runs:
+            raise HwrError(f"params: train.runs.{name} is missing; the comparison needs the study's four runs "
+                           f"({', '.join(STUDY_RUNS)})")
 
 
 def _check_adaptation_run(key: str, run: FinetuneRun) -> None:

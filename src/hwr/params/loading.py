@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from hwr.core.errors import HwrError
-from hwr.core.layout import RUN_NAME, TRAIN_RUNS
+from hwr.core.layout import RUN_NAME
 from hwr.params.checks import _fail, _validate
 from hwr.params.schema import (
     CleanParams,
@@ -25,6 +25,7 @@ from hwr.params.schema import (
     SubsetParams,
     SynthParams,
     TrainParams,
+    TrainRun,
 )
 
 
@@ -44,8 +45,9 @@ def _build(cls, raw: Any, prefix: str):
         raise HwrError(f"params: {prefix}: {exc}") from None
 
 
-def _build_runs(cls, raw: Any, group: str) -> dict:
-    """``<group>.runs``: a mapping of run name to that run's settings (``{}``: no runs)."""
+def _build_runs(cls, raw: Any, group: str, taken: tuple[str, ...] = (), example: str = "{init_from: pretrained/gru-full.pt}") -> dict:
+    """``<group>.runs``: a mapping of run name to that run's settings (``{}``: no runs); a name in
+    ``taken`` (the train stage's runs) would share their folders, so it is refused."""
     key = f"{group}.runs"
     if not isinstance(raw, dict):
         _fail(key, raw, "expected a mapping of run names to their settings ({} = no runs)")
@@ -54,20 +56,20 @@ def _build_runs(cls, raw: Any, group: str) -> dict:
         if not isinstance(name, str) or not RUN_NAME.fullmatch(name):
             _fail(f"{key} name", name, "a run name is letters, digits, - and _, starting with a letter or digit "
                   "(e.g. gru-mine)")
-        if name in TRAIN_RUNS:
-            _fail(f"{key} name", name, f"{', '.join(TRAIN_RUNS)} are the train stage's runs (models/<name>/); "
+        if name in taken:
+            _fail(f"{key} name", name, f"{', '.join(taken)} are the train stage's runs (models/<name>/); "
                   "choose another name")
         if not isinstance(settings, dict):
-            _fail(f"{key}.{name}", settings, "expected a mapping of its keys, e.g. {init_from: pretrained/gru-full.pt}")
+            _fail(f"{key}.{name}", settings, f"expected a mapping of its keys, e.g. {example}")
         runs[name] = _build(cls, settings, f"{key}.{name}")
     return runs
 
 
-def _adaptation_group(cls, run_cls, raw: Any, group: str):
+def _adaptation_group(cls, run_cls, raw: Any, group: str, taken: tuple[str, ...]):
     """The finetune or selftrain group: ``runs`` built into one dataclass per run."""
     raw = dict(raw or {})
     if "runs" in raw:
-        raw["runs"] = _build_runs(run_cls, raw["runs"], group)
+        raw["runs"] = _build_runs(run_cls, raw["runs"], group, taken)
     return _build(cls, raw, group)
 
 
@@ -89,6 +91,9 @@ def from_dict(raw: dict) -> Params:
             else _fail(f"train.subsets.{name}", value, "expected {train: N, validation: N}")
             for name, value in subsets.items()
         }
+    if "runs" in train:
+        train["runs"] = _build_runs(TrainRun, train["runs"], "train", example="{rnn: gru, subset: full, cnn: wide}")
+    train_runs = tuple(train.get("runs") or TrainParams().runs)
     clean = dict(raw.get("clean") or {})
     if "drop_labels" in clean:
         if isinstance(clean["drop_labels"], str):  # tuple() would split it into letters
@@ -108,6 +113,7 @@ def from_dict(raw: dict) -> Params:
     try:
         params = Params(
             rnn=raw.get("rnn", Params.rnn),
+            reader=raw.get("reader", Params.reader),
             data=_build(DataParams, raw.get("data"), "data"),
             synth=_build(SynthParams, raw.get("synth"), "synth"),
             clean=_build(CleanParams, clean, "clean"),
@@ -115,8 +121,8 @@ def from_dict(raw: dict) -> Params:
             train=_build(TrainParams, train, "train"),
             lexicon=_build(LexiconParams, lexicon, "lexicon"),
             evaluate=_build(EvaluateParams, raw.get("evaluate"), "evaluate"),
-            finetune=_adaptation_group(FinetuneParams, FinetuneRun, raw.get("finetune"), "finetune"),
-            selftrain=_adaptation_group(SelftrainParams, SelftrainRun, raw.get("selftrain"), "selftrain"),
+            finetune=_adaptation_group(FinetuneParams, FinetuneRun, raw.get("finetune"), "finetune", train_runs),
+            selftrain=_adaptation_group(SelftrainParams, SelftrainRun, raw.get("selftrain"), "selftrain", train_runs),
         )
     except TypeError as exc:  # e.g. a missing required field in a subset
         raise HwrError(f"params: {exc}") from None

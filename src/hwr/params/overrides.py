@@ -1,5 +1,6 @@
 """Overrides files (``configs/study.yaml``): the keys of params.yaml a set-up changes, turned into the
-``-S key=value`` options of ``dvc exp run`` after checking every key and the params they make."""
+``-S key=value`` options of ``dvc exp run`` after checking every key and the params they make. A run
+set to ``null`` under a ``runs`` mapping is removed (``-S ~train.runs.NAME``)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ import yaml
 
 from hwr.core.errors import HwrError
 from hwr.params.loading import _read_yaml, from_dict
-from hwr.params.schema import FinetuneRun, Params, SelftrainRun
+from hwr.params.schema import FinetuneRun, Params, SelftrainRun, TrainRun
 
-_ADAPTATION_RUNS = {"finetune.runs": FinetuneRun(), "selftrain.runs": SelftrainRun()}
+# the mappings of runs, which take any name: a run's keys are checked against its kind's
+_RUNS = {"train.runs": TrainRun("gru", "full"), "finetune.runs": FinetuneRun(), "selftrain.runs": SelftrainRun()}
 _HYDRA_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")  # one part of a key DVC's -S (Hydra's grammar) reads
 _PLAIN = re.compile(r"[A-Za-z0-9_./+-]+")  # a string Hydra reads unquoted, unless it reads as a number etc.
 _NOT_STRINGS = {"true", "false", "null", "inf", "+inf", "-inf", "nan", "+nan", "-nan"}  # Hydra: any case
@@ -30,8 +32,9 @@ def _check_known(raw: Any, template: Any, key: str, source: Path) -> None:
                        f"e.g. {key}.KEY: VALUE")
     for name, value in raw.items():
         path = f"{key}.{name}" if key else str(name)
-        if key in _ADAPTATION_RUNS:
-            _check_known(value, _ADAPTATION_RUNS[key], path, source)  # from_dict checks the run name
+        if key in _RUNS:
+            if value is not None:  # null: the run is removed
+                _check_known(value, _RUNS[key], path, source)  # from_dict checks the run name
             continue
         known = ({f.name: getattr(template, f.name) for f in dataclasses.fields(template)}
                  if dataclasses.is_dataclass(template) else template)
@@ -41,12 +44,15 @@ def _check_known(raw: Any, template: Any, key: str, source: Path) -> None:
         _check_known(value, known[name], path, source)
 
 
-def _deep_update(base: dict, changes: dict) -> dict:
-    """``base`` with ``changes`` merged in, mapping into mapping (as DVC's ``-S key=value`` does)."""
+def _deep_update(base: dict, changes: dict, prefix: str = "") -> dict:
+    """``base`` with ``changes`` merged in, mapping into mapping (as DVC's ``-S key=value`` does); a
+    run set to null is removed (``-S ~key``)."""
     merged = dict(base)
     for name, value in changes.items():
         if isinstance(value, dict) and isinstance(merged.get(name), dict):
-            merged[name] = _deep_update(merged[name], value)
+            merged[name] = _deep_update(merged[name], value, f"{prefix}{name}.")
+        elif value is None and prefix[:-1] in _RUNS:
+            merged.pop(name, None)
         else:
             merged[name] = value
     return merged
@@ -135,5 +141,8 @@ def override_arguments(path: str | Path, base: str | Path = "params.yaml") -> li
         if not all(_HYDRA_KEY.fullmatch(part) for part in key.split(".")):
             raise HwrError(f"{path}: {key} cannot be set by `dvc exp run -S` (each part of a key starts "
                            "with a letter or _); set it in params.yaml instead")
+        if value is None and key.rpartition(".")[0] in _RUNS:
+            arguments += ["-S", f"~{key}"] if _has(current, key) else []
+            continue
         arguments += ["-S", f"{'' if _has(current, key) else '+'}{key}={_hydra_value(value, key, path)}"]
     return arguments

@@ -15,7 +15,7 @@ from hwr.core.layout import KAGGLE_CSV, KAGGLE_ZIP
 
 __all__ = ["RESIZE_CHOICES", "EMPTY_POLICIES", "PRECISIONS", "SCHEDULES", "DEFAULT_STYLE_MIX", "DEFAULT_MAX_PIXELS",
            "MAX_PIXELS_CEILING", "DEFAULT_MAX_IMAGE_BYTES", "DECODERS", "MAX_LM_ORDER", "NAME_SOURCE", "SYNTH_NAMES", "DataParams",
-           "SynthParams", "CleanParams", "PreprocessParams", "SubsetParams", "TrainParams", "LexiconParams",
+           "SynthParams", "CleanParams", "PreprocessParams", "SubsetParams", "TrainRun", "TrainParams", "LexiconParams",
            "EvaluateParams", "FinetuneRun", "SelftrainRun", "FinetuneParams", "SelftrainParams", "Params"]
 
 RESIZE_CHOICES = ("crop", "fit")
@@ -78,6 +78,22 @@ class SubsetParams:
 
 
 @dataclass(frozen=True)
+class TrainRun:
+    """One run of the train stage (train@NAME, then evaluate@NAME): a recurrent family, a subset and a
+    network ("" = ``train.cnn``)."""
+
+    rnn: str
+    subset: str
+    cnn: str = ""
+
+
+def default_train_runs() -> dict:
+    """params.yaml's train.runs: the study's four runs, compared, and the wide GRU beside them."""
+    runs = {f"{rnn}-{subset}": TrainRun(rnn, subset) for subset in ("first", "full") for rnn in ("gru", "lstm")}
+    return {**runs, "gru-wide": TrainRun("gru", "full", "wide")}
+
+
+@dataclass(frozen=True)
 class TrainParams:
     batch_size: int = 16
     lr: float = 0.002  # the peak of the one-cycle schedule
@@ -90,7 +106,7 @@ class TrainParams:
     train_eval_size: int = 100
     augment: bool = False
     mask: float = 0.0  # share of each training image's columns whitened in random stripes, 0 = off
-    cnn: str = "study"  # the CRNN's architecture (hwr.model.crnn.ARCHITECTURES): study | wide
+    cnn: str = "study"  # the CRNN's architecture (hwr.model.crnn.ARCHITECTURES) of runs that name none: study | wide
     clip: float = 2.0  # largest gradient norm, 0 = off
     aux_weight: float = 1.0  # training-only auxiliary CTC head, 0 = none
     eval_every: int = 50  # validation every N optimiser steps (0 = epoch ends only)
@@ -102,6 +118,7 @@ class TrainParams:
             "full": SubsetParams(16000, 200),
         }
     )
+    runs: dict = field(default_factory=default_train_runs)  # name -> TrainRun
 
 
 @dataclass(frozen=True)
@@ -162,6 +179,7 @@ class SelftrainParams:
 @dataclass(frozen=True)
 class Params:
     rnn: str = "gru"
+    reader: str = "gru-wide"
     data: DataParams = DataParams()
     synth: SynthParams = SynthParams()
     clean: CleanParams = CleanParams()

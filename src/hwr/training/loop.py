@@ -61,6 +61,11 @@ class Plan:
     subset: str
     train_size: int
     validation_size: int
+    name: str = ""  # the run's name in logs ("" = rnn-subset)
+
+    @property
+    def label(self) -> str:
+        return self.name or f"{self.rnn}-{self.subset}"
 
 
 def evaluate(model, store: Store, idx: np.ndarray, batch_size: int, device, dtype) -> dict:
@@ -172,7 +177,7 @@ def _resume(run: _Run, checkpoint_path: Path) -> None:
     torch.set_rng_state(saved["torch_rng"])
     run.best_weights = saved["best_model"]
     run.state = json.loads(saved["state"])
-    log.info("resuming %s-%s after step %d of %d", run.plan.rnn, run.plan.subset, run.state["step"],
+    log.info("resuming %s after step %d of %d", run.plan.label, run.state["step"],
              run.total_steps)
 
 
@@ -210,12 +215,12 @@ def _train_steps(run: _Run, checkpoint_path: Path) -> None:
     state, ddp = run.state, run.ddp
     last_save = started = time.perf_counter()
     first = state["step"]
-    bar = tqdm(total=run.total_steps, initial=state["step"], desc=f"{run.plan.rnn}-{run.plan.subset}", unit="step",
+    bar = tqdm(total=run.total_steps, initial=state["step"], desc=run.plan.label, unit="step",
                disable=None if ddp.master else True)
     for done in run_steps(run.trainer, run.batches, state["step"], run.total_steps):
         if not math.isfinite(done.loss):  # diverged: every later step and model would be NaN
             bar.close()
-            raise HwrError(f"train: {run.plan.rnn}-{run.plan.subset}: the loss is {done.loss} at step {done.step} "
+            raise HwrError(f"train: {run.plan.label}: the loss is {done.loss} at step {done.step} "
                            f"of {run.total_steps}: training diverged; lower train.lr (now {run.params.lr:g}) or "
                            f"set train.clip (now {run.params.clip:g}); no model was written")
         state["loss_sum"] += done.loss * done.images
@@ -264,8 +269,8 @@ def _finish(run: _Run, model_path: Path, summary_path: Path, checkpoint_path: Pa
     plan, params, state = run.plan, run.params, run.state
     best = state["best"]
     if best["step"] == 0:
-        log.warning("%s-%s: no step improved on the start model's validation word accuracy (%.4f); "
-                    "the model written is the start model (%s)", plan.rnn, plan.subset,
+        log.warning("%s: no step improved on the start model's validation word accuracy (%.4f); "
+                    "the model written is the start model (%s)", plan.label,
                     best["validation"]["word_accuracy"], params.init_from)
     run.trainer.model.load_state_dict(run.best_weights)
     save_model(model_path, run.trainer.model, {"rnn": plan.rnn, "cnn": params.cnn, "subset": plan.subset,
@@ -302,8 +307,8 @@ def train(plan: Plan, params: TrainParams, train_store: Store, val_store: Store,
     _resume(run, checkpoint_path)
     run.trainer.distribute(ddp)
     run.live = _open_live(run, live_dir)
-    log.info("%s-%s: %d train / %d validation images, %d steps, %d parameters, %s on %s, %d thread(s)%s",
-             plan.rnn, plan.subset, len(run.train_idx), len(run.val_idx), run.total_steps, run.n_params,
+    log.info("%s: %d train / %d validation images, %d steps, %d parameters, %s on %s, %d thread(s)%s",
+             plan.label, len(run.train_idx), len(run.val_idx), run.total_steps, run.n_params,
              precision_name(dtype), device, threads, f", starting from {params.init_from}" if params.init_from else "")
     if params.init_from and run.state["step"] == 0:
         _evaluate_start_model(run)
