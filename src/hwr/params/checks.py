@@ -188,7 +188,8 @@ def _check_train_runs(runs: dict) -> None:
         if run.cnn != "":
             _check_choice(f"{key}.cnn", run.cnn, CNNS)
         if name in STUDY_RUNS and run_name(run.rnn, run.subset) != name:
-            _fail(key, f"{{rnn: {run.rnn}, subset: {run.subset}}}", f"{name} is the study's {name.replace('-', ' ')} run")
+            _fail(key, f"{{rnn: {run.rnn}, subset: {run.subset}}}",
+                  f"{name} is the study's {name.replace('-', ' ')} run")
     for name in STUDY_RUNS:
         if name not in runs:
             raise HwrError(f"params: train.runs.{name} is missing; the comparison needs the study's four runs "

@@ -45,7 +45,8 @@ def _build(cls, raw: Any, prefix: str):
         raise HwrError(f"params: {prefix}: {exc}") from None
 
 
-def _build_runs(cls, raw: Any, group: str, taken: tuple[str, ...] = (), example: str = "{init_from: pretrained/gru-full.pt}") -> dict:
+def _build_runs(cls, raw: Any, group: str, taken: tuple[str, ...] = (),
+                example: str = "{init_from: pretrained/gru-full.pt}") -> dict:
     """``<group>.runs``: a mapping of run name to that run's settings (``{}``: no runs); a name in
     ``taken`` (the train stage's runs) would share their folders, so it is refused."""
     key = f"{group}.runs"
