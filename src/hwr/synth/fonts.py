@@ -38,6 +38,9 @@ HANDWRITING = (
 # fonts whose strokes are thinner than a ball-point at 11-16 px caps: thicken when drawing
 THIN = {"Kalam-Light.ttf", "ShadowsIntoLight.ttf", "Caveat[wght].ttf", "IndieFlower-Regular.ttf"}
 PRINTED = ("fontpkg_arimo", "Arimo[wght].ttf")
+# the lean a font is drawn with (shear, dx per dy), taken off so that its writers slant as people
+# do; measured with experiments/scan_statistics.py (real scans: median upright)
+LEAN = {"Caveat[wght].ttf": 0.3, "Kalam-Light.ttf": 0.15, "Kalam-Regular.ttf": 0.15}
 
 
 def _package_file(package: str, name: str) -> Path | None:
@@ -143,7 +146,7 @@ def render(rng: np.random.Generator, text: str, cap_px: float, max_w: float,
             track *= max(0.3, (max_w - sum(adv) - word * text.count(" ")) / max(1.0, total - sum(adv)))
         else:
             cap_px *= max(0.5, max_w / total)
-    slant = float(np.clip(rng.normal(0.03, 0.1), -0.2, 0.3))
+    slant = float(np.clip(rng.normal(0.03, 0.1), -0.2, 0.3)) - LEAN.get(Path(path).name, 0.0)
     rot = math.radians(rng.normal(0.0, 1.0))
     size_sd, base_sd = rng.uniform(0.0, 0.07), rng.uniform(0.0, 0.06) * cap_px
 

@@ -13,7 +13,7 @@ so handwriting from either renderer and printed text mix the way ink does.
 from __future__ import annotations
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFilter
 
 from . import fonts, names, strokes
 
@@ -29,6 +29,9 @@ CAP = {"form388": 13.0, "box284": 11.3, "box324": 12.8}
 PITCH = {"form388": 18.2, "box284": 15.2, "box324": 17.8}
 NAME_X388 = (74.0, 88.0)
 X284, X284H, X324 = (14.0, 24.0), (24.0, 34.0), (5.0, 11.0)
+# Pen pressure (pen_pressure): the mean of the field per writer, its spread, its smoothness (px);
+# chosen with experiments/scan_statistics.py against the real unlabelled scans' ink tones.
+PRESSURE_MEAN, PRESSURE_SD, PRESSURE_BLUR = (0.8, 1.0), 0.15, 1.5
 
 
 class Hand:
@@ -57,6 +60,7 @@ class Hand:
             return
         if box != (0, 0, img.width, img.height):  # trim empty margins so clamping is exact
             img, ox, oy = img.crop(box), ox - box[0], oy - box[1]
+        img = pen_pressure(rng, img)
         left, top = int(round(x - ox)), int(round(y - oy))
         if main:  # the labelled name itself is never cut off by the crop
             left = max(0, min(left, page.width - img.width))
@@ -74,6 +78,20 @@ class Hand:
             lo, hi = max(base + nb + 4, H + 0.65 * nb), H + nb - 2  # its top below the baseline
         if hi > lo:
             self.write(page, rng, names.draw_name(rng)[1], x, rng.uniform(lo, hi), page.width - x - 4)
+
+
+def pen_pressure(rng: np.random.Generator, coverage: Image.Image) -> Image.Image:
+    """Ink laid down unevenly, as a ballpoint does: the coverage mask times a smooth random field.
+
+    Real scans' handwriting is mid-grey with a few black pixels (the median ink pixel of a real crop
+    is grey ~48, a quarter of its ink pixels near black); a solid stroke would scan black through.
+    """
+    noise = rng.normal(0.0, 1.0, (coverage.height, coverage.width)).astype(np.float32)
+    smooth = np.asarray(Image.fromarray(np.clip(noise * 40.0 + 128.0, 0, 255).astype(np.uint8))
+                        .filter(ImageFilter.GaussianBlur(PRESSURE_BLUR)), np.float32) - 128.0
+    smooth /= max(float(smooth.std()), 1e-3)
+    field = np.clip(rng.uniform(*PRESSURE_MEAN) + PRESSURE_SD * smooth, 0.3, 1.0)
+    return Image.fromarray((np.asarray(coverage, np.float32) * field + 0.5).astype(np.uint8), "L")
 
 
 def _printed(page: Image.Image, text: str, x: float, y: float, size: int, bold: bool, level: int) -> float:
