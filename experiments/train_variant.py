@@ -43,7 +43,8 @@ def main() -> None:
     settings = dataclasses.replace(params.train, **changes)
     sizes = settings.subsets[args.subset]
     train_store, val_store = open_store(layout.TENSORS / "train"), open_store(layout.TENSORS / "validation")
-    summary = train(Plan(args.rnn, args.subset, sizes.train, sizes.validation), settings, train_store, val_store,
+    name = f"{args.rnn}-{args.subset} ({args.out.parent.name or args.out.stem})"  # which variant, in its log
+    summary = train(Plan(args.rnn, args.subset, sizes.train, sizes.validation, name), settings, train_store, val_store,
                     model_path=args.out, checkpoint_path=args.out.with_suffix(".checkpoint.pt"), live_dir=None,
                     summary_path=args.out.with_suffix(".json"))
     print(json.dumps({k: v for k, v in summary.items() if k != "history"}, indent=1))

@@ -33,6 +33,7 @@ SHARED_NAMES = REPO_ROOT.parent / "shared" / "data" / "names" / "kaggle-names.cs
 NAMES_SKIP = "../shared/data/names/kaggle-names.csv not found: lexicon tests on real names need the shared kit"
 
 # Tiny pipeline params: every stage runs in seconds on one CPU core.
+TINY_WIDE_STEPS = 3
 TINY_PARAMS = {
     "synth": {"sizes": {"train": 40, "validation": 16, "test": 16}, "jobs": 1},
     "train": {
@@ -43,6 +44,7 @@ TINY_PARAMS = {
         "train_eval_size": 16,
         "precision": "fp32",
         "subsets": {"first": {"train": 32, "validation": 16}, "full": {"train": 48, "validation": 16}},
+        "runs": {"gru-wide": {"steps": TINY_WIDE_STEPS}},  # a run's own budget (the others: one epoch)
     },
     "evaluate": {"batch_size": 32},
     # names-dataset's tables take ~40 s and two gigabytes to read (once per cache folder): the synth

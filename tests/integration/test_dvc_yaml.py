@@ -112,12 +112,13 @@ def test_params_named_by_stages_exist():
 def test_train_and_evaluate_iterate_the_train_runs_the_study_s_four_and_the_wide_gru():
     raw, params = load_dvc_yaml()["stages"], load_params()
     assert list(params["train"]["runs"]) == ["gru-first", "lstm-first", "gru-full", "lstm-full", "gru-wide"]
-    assert params["train"]["runs"]["gru-wide"] == {"rnn": "gru", "subset": "full", "cnn": "wide"}
+    assert params["train"]["runs"]["gru-wide"] == {"rnn": "gru", "subset": "full", "cnn": "wide", "steps": 2400}
     for name in ("train", "evaluate"):
         assert raw[name]["foreach"] == "${train.runs}"
         assert raw[name]["do"]["cmd"] == f"python stages/{name}.py ${{key}}"
     body = raw["train"]["do"]
-    assert {"train.runs.${key}", "train.subsets.${item.subset}", "train.cnn"} <= set(body["params"])
+    # a run's own keys (cnn, steps) are params of its stage alone: train.runs.${key}
+    assert {"train.runs.${key}", "train.subsets.${item.subset}", "train.cnn", "train.steps"} <= set(body["params"])
 
 
 def test_stage_deps_cover_the_code_it_runs():

@@ -8,7 +8,7 @@ import json
 import pandas as pd
 import pytest
 import yaml
-from _support import RUNS, STUDY_RUNS
+from _support import RUNS, STUDY_RUNS, TINY_PARAMS, TINY_WIDE_STEPS
 
 from hwr.data.store import open_store
 from hwr.evaluation.metrics import summarise
@@ -32,6 +32,8 @@ def test_each_model_is_trained_on_its_subset(pipeline, run):
     assert summary["train_images"] == pipeline.expected["train_sizes"][subset]
     assert summary["validation_images"] == pipeline.expected["validation_size"]
     assert summary["best_step"] <= summary["steps"]
+    batches = -(-summary["train_images"] // TINY_PARAMS["train"]["batch_size"])  # one epoch
+    assert summary["steps"] == (TINY_WIDE_STEPS if run == "gru-wide" else batches)  # its own budget, or train's
     model, config = load_model(pipeline.repo / f"models/{run}/model.pt")
     assert (config["rnn"], config["subset"], model.cnn_type) == (rnn, subset, cnn)
     assert count_parameters(model) == summary["parameters"] == {("gru", "study"): 6_689_822, ("lstm", "study"): 8_856_606,

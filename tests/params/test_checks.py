@@ -54,6 +54,8 @@ def test_rnn_foo():
     ({"train": {"runs": {"gru-wide": {"rnn": "rnn", "subset": "full"}}}}, "train.runs.gru-wide.rnn"),
     ({"train": {"runs": {"gru-wide": {"rnn": "gru", "subset": "half"}}}}, "train.runs.gru-wide.subset"),
     ({"train": {"runs": {"gru-wide": {"rnn": "gru", "subset": "full", "depth": 3}}}}, "train.runs.gru-wide.depth"),
+    ({"train": {"runs": {"gru-wide": {"rnn": "gru", "subset": "full", "steps": -1}}}}, "train.runs.gru-wide.steps"),
+    ({"train": {"runs": {"gru-wide": {"rnn": "gru", "subset": "full", "steps": 2.5}}}}, "train.runs.gru-wide.steps"),
     ({"train": {"runs": {"gru-full": {"rnn": "lstm", "subset": "full"}}}}, "train.runs.gru-full"),
     ({"train": {"runs": {"gru first": {"rnn": "gru", "subset": "first"}}}}, "train.runs name"),
     ({"reader": "gru-best"}, "reader"),

@@ -187,6 +187,7 @@ def _check_train_runs(runs: dict) -> None:
         _check_choice(f"{key}.subset", run.subset, SUBSETS)
         if run.cnn != "":
             _check_choice(f"{key}.cnn", run.cnn, CNNS)
+        _check_int(f"{key}.steps", run.steps, 0)
         if name in STUDY_RUNS and run_name(run.rnn, run.subset) != name:
             _fail(key, f"{{rnn: {run.rnn}, subset: {run.subset}}}",
                   f"{name} is the study's {name.replace('-', ' ')} run")

@@ -79,18 +79,19 @@ class SubsetParams:
 
 @dataclass(frozen=True)
 class TrainRun:
-    """One run of the train stage (train@NAME, then evaluate@NAME): a recurrent family, a subset and a
-    network ("" = ``train.cnn``)."""
+    """One run of the train stage (train@NAME, then evaluate@NAME): a recurrent family, a subset, a
+    network ("" = ``train.cnn``) and a number of optimiser steps (0 = ``train.steps``)."""
 
     rnn: str
     subset: str
     cnn: str = ""
+    steps: int = 0
 
 
 def default_train_runs() -> dict:
     """params.yaml's train.runs: the study's four runs, compared, and the wide GRU beside them."""
     runs = {f"{rnn}-{subset}": TrainRun(rnn, subset) for subset in ("first", "full") for rnn in ("gru", "lstm")}
-    return {**runs, "gru-wide": TrainRun("gru", "full", "wide")}
+    return {**runs, "gru-wide": TrainRun("gru", "full", "wide", 2400)}
 
 
 @dataclass(frozen=True)
