@@ -1,9 +1,10 @@
 """Scan degradations: resampling blur, sensor noise, a levels curve, speckles, JPEG.
 
 The real crops are bilevel-looking scans: pure white paper (median 255), mid-grey ink with a few
-black pixels, soft edges from resampling and JPEG (quality ~95, 4:2:0). The levels curve maps every light grey to pure
-white, which is what makes the background exactly 255 and thins faint edges like a scanner's
-threshold does; noise is added *before* it so that it only survives in the ink.
+black pixels, soft edges from resampling and JPEG (quality ~95, 4:2:0). The levels curve maps
+every light grey to pure white, which is what makes the background exactly 255 and thins faint
+edges like a scanner's threshold does; noise is added *before* it so that it only survives in the
+ink. ``ink_tone`` then sets how grey the ink is.
 """
 
 from __future__ import annotations

@@ -86,6 +86,7 @@ def pen_pressure(rng: np.random.Generator, coverage: Image.Image) -> Image.Image
     Real scans' handwriting is mid-grey with a few black pixels (the median ink pixel of a real crop
     is grey ~48, a quarter of its ink pixels near black); a solid stroke would scan black through.
     """
+    # Pillow blurs 8-bit images: the noise goes in at 40 grey levels per sd, +-3 sd fits
     noise = rng.normal(0.0, 1.0, (coverage.height, coverage.width)).astype(np.float32)
     smooth = np.asarray(Image.fromarray(np.clip(noise * 40.0 + 128.0, 0, 255).astype(np.uint8))
                         .filter(ImageFilter.GaussianBlur(PRESSURE_BLUR)), np.float32) - 128.0
