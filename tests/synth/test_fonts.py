@@ -1,9 +1,11 @@
 """hwr.synth.fonts: TrueType handwriting, and what happens without it."""
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _support import REPO_ROOT
 
 from hwr.synth import fonts, render_sample
 
@@ -15,17 +17,17 @@ def test_without_handwriting_fonts(monkeypatch):
         assert (np.asarray(img.convert("L")) < 100).sum() > 10
 
 
-def _lean(coverage: np.ndarray) -> float:
-    """The shear (dx per dy, positive = tops to the right) whose undoing makes the columns sharpest."""
-    ys, xs = np.nonzero(coverage > 128)
-    shears = np.linspace(-0.6, 0.6, 49)
-    scores = [np.square(np.bincount(np.round(xs + s * (ys - ys.mean())).astype(int) - int(xs.min()) + 64)).sum()
-              for s in shears]
-    return float(shears[int(np.argmax(scores))])
+@pytest.fixture(scope="module")
+def lean():
+    """experiments/scan_statistics.py's slant estimate, as a lean (positive = tops to the right)."""
+    spec = importlib.util.spec_from_file_location("scan_statistics", REPO_ROOT / "experiments" / "scan_statistics.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return lambda coverage: -module.slant(coverage > 128)
 
 
 @pytest.mark.parametrize("name", sorted(fonts.LEAN))
-def test_italic_fonts_are_stood_upright(monkeypatch, name):
+def test_italic_fonts_are_stood_upright(monkeypatch, lean, name):
     """Fonts drawn leaning right have their lean taken off: their writers slant as people do."""
     path = next((p for p, _ in fonts.handwriting_fonts() if Path(p).name == name), None)
     if path is None:
@@ -33,9 +35,9 @@ def test_italic_fonts_are_stood_upright(monkeypatch, name):
     monkeypatch.setattr(fonts, "handwriting_fonts", lambda: ((path, 1.0),))
     offset = fonts.LEAN[name]
 
-    def median_lean(lean: dict) -> float:
-        monkeypatch.setattr(fonts, "LEAN", lean)
-        return float(np.median([_lean(np.asarray(fonts.render(np.random.default_rng(i), "HILLIMITE", 30.0, 600.0)[0]))
+    def median_lean(offsets: dict) -> float:
+        monkeypatch.setattr(fonts, "LEAN", offsets)
+        return float(np.median([lean(np.asarray(fonts.render(np.random.default_rng(i), "HILLIMITE", 30.0, 600.0)[0]))
                                 for i in range(12)]))
 
     drawn, stood = median_lean({}), median_lean({name: offset})
