@@ -44,11 +44,11 @@ from hwr.params import EvaluateParams
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
-def split_store(raw: Path, split: str, out: Path, resize: str):
+def split_store(raw: Path, split: str, out: Path, resize: str, width: int):
     """The split decoded once into ``out`` (a work folder kept between runs)."""
     if (out / "meta.json").is_file():
         return open_store(out)
-    return build_store(*split_files(raw, split), out, resize=resize, desc=split)
+    return build_store(*split_files(raw, split), out, resize=resize, width=width, desc=split)
 
 
 def tune(model_path, validation, lexicon_dir, beam_width, weights, bonuses) -> tuple[float, float]:
@@ -90,8 +90,8 @@ def main() -> None:
     if not (real / "test_v2.zip").is_file():
         sys.exit(f"error: real labelled data not found at {real}; pass --real DIR")
     _, config = load_models(args.model, torch.device("cpu"))
-    resize = config.get("resize", "crop")
-    stores = {split: split_store(real, split, work / f"{split}-{resize}", resize)
+    resize, width = config.get("resize", "crop"), config["width"]
+    stores = {split: split_store(real, split, work / f"{split}-{resize}-{width}", resize, width)
               for split in ("train", "validation", "test")}
     extra = Counter() if args.names == "none" else read_extra_names(args.names)[0]
     for source in args.source:
@@ -116,7 +116,8 @@ def main() -> None:
                                 decoder=make_decoder(name, settings, lexicon_dir=lexicon_dir),
                                 validation=stores["validation"])
         rows[name] = result.metrics
-    print(f"\nmodel {args.model} ({config.get('rnn')}, {resize}); {len(test_labels)} real {args.split} images; "
+    print(f"\nmodel {args.model} ({config.get('rnn')}, {resize}, {width} px); "
+          f"{len(test_labels)} real {args.split} images; "
           f"lexicon: {len(train_labels)} training labels ({args.labels or 'real sample'}) + {sum(extra.values())} rows "
           f"of {args.names}{''.join(' + ' + s for s in args.source)}, "
           f"order {args.order}; beam width {args.beam_width}, lm_weight {weight}, lexicon_bonus {bonus}")

@@ -1,4 +1,4 @@
-"""Stage preprocess: decode every kept image from its zip into a uint8 (N, 64, 256) store per split.
+"""Stage preprocess: decode every kept image from its zip into a uint8 (N, 64, preprocess.width) store per split.
 
 Every split's store is built in a staging folder and all are moved into place together, once
 every split is done (hwr.core.staging): a failure on the last split leaves the last run's stores."""
@@ -47,8 +47,8 @@ def main(params):
         for split in SPLITS:
             zip_path, _ = split_files(d.raw_dir, split, d.zip_name, d.csv_name)
             rows, total = rows_in_chunks(IN / f"{split}.csv")  # one chunk of rows in memory at a time
-            r = preprocess_split(str(zip_path), rows, outputs[OUT] / split, resize=p.resize, jobs=p.jobs,
-                                 desc=f"preprocess {split}", total=total, max_pixels=p.max_pixels,
+            r = preprocess_split(str(zip_path), rows, outputs[OUT] / split, resize=p.resize, width=p.width,
+                                 jobs=p.jobs, desc=f"preprocess {split}", total=total, max_pixels=p.max_pixels,
                                  max_image_bytes=p.max_image_bytes, keep_damaged=p.keep_damaged)
             if r["written"] == 0:
                 raise HwrError(f"preprocess: the {split} split has no usable image: all {r['rows']} skipped "
@@ -57,7 +57,7 @@ def main(params):
                 if n:
                     log.warning("preprocess: %s: skipped %d image(s) in %s: %s", split, n, zip_path,
                                 SKIP_REASONS[reason])
-            log.info("preprocess: %s: %d images (%s)", split, r["written"], p.resize)
+            log.info("preprocess: %s: %d images (%s, %d px wide)", split, r["written"], p.resize, p.width)
             report[split] = r
         write_json(outputs[METRICS], {"resize": p.resize, **report})
         outputs.publish()

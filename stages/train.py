@@ -18,7 +18,7 @@ def main(params, name):
     spec = layout.check_train_run("train", name, params.train.runs)
     rnn, subset = spec.rnn, spec.subset
     settings = dataclasses.replace(params.train, cnn=spec.cnn or params.train.cnn,
-                                   steps=spec.steps or params.train.steps)
+                                   steps=spec.steps or params.train.steps, width=spec.width or params.train.width)
     sizes = params.train.subsets[subset]
     train_store, val_store = open_store(layout.TENSORS / "train"), open_store(layout.TENSORS / "validation")
     for split, wanted, store in (("train", sizes.train, train_store), ("validation", sizes.validation, val_store)):

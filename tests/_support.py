@@ -34,6 +34,7 @@ NAMES_SKIP = "../shared/data/names/kaggle-names.csv not found: lexicon tests on 
 
 # Tiny pipeline params: every stage runs in seconds on one CPU core.
 TINY_WIDE_STEPS = 3
+TINY_WIDE_WIDTH = 320
 TINY_PARAMS = {
     "synth": {"sizes": {"train": 40, "validation": 16, "test": 16}, "jobs": 1},
     "train": {
@@ -44,8 +45,10 @@ TINY_PARAMS = {
         "train_eval_size": 16,
         "precision": "fp32",
         "subsets": {"first": {"train": 32, "validation": 16}, "full": {"train": 48, "validation": 16}},
-        "runs": {"gru-wide": {"steps": TINY_WIDE_STEPS}},  # a run's own budget (the others: one epoch)
+        # a run's own budget (the others: one epoch) and input width (the others read the store's left 256 px)
+        "runs": {"gru-wide": {"steps": TINY_WIDE_STEPS, "width": TINY_WIDE_WIDTH}},
     },
+    "preprocess": {"width": TINY_WIDE_WIDTH},
     "evaluate": {"batch_size": 32},
     # names-dataset's tables take ~40 s and two gigabytes to read (once per cache folder): the synth
     # pipeline alone reads them (the default lexicon, and the synth.names option); the other tiny
@@ -133,27 +136,29 @@ def tiny_names(n: int, seed: int) -> list[str]:
     return ["".join(rng.choice(letters, int(rng.integers(3, 9)))) for _ in range(n)]
 
 
-def tiny_store(path: Path, n: int, seed: int, *, resize: str = "crop", texts: list[str] | None = None):
-    """A store of ``n`` random "ink on white" 64 x 256 images with random names (or ``texts``)."""
+def tiny_store(path: Path, n: int, seed: int, *, resize: str = "crop", texts: list[str] | None = None,
+               width: int = 256):
+    """A store of ``n`` random "ink on white" 64 x ``width`` images with random names (or ``texts``)."""
     import pandas as pd
 
     from hwr.core.alphabet import encode_many
     from hwr.data.store import StoreWriter, open_store
 
     rng = np.random.default_rng(seed)
-    images = np.full((n, 64, 256), 255, np.uint8)
+    images = np.full((n, 64, width), 255, np.uint8)
     images[:, 16:48, :160] = rng.integers(0, 256, (n, 32, 160), dtype=np.uint8)
     texts = tiny_names(n, seed) if texts is None else texts
-    with StoreWriter(path, n) as writer:
+    with StoreWriter(path, n, width) as writer:
         writer.append(images)
         writer.commit(encode_many(texts), pd.DataFrame({"FILENAME": [f"F{seed}_{i}.jpg" for i in range(n)],
                                                         "IDENTITY": texts}), {"resize": resize})
     return open_store(path)
 
 
-def tiny_model(path: Path, rnn: str = "gru", *, seed: int = 0, resize: str = "crop", reads: str = "") -> Path:
-    """A model file as training writes one, of a newly initialised (seeded) CRNN; ``reads`` (one
-    symbol): its output layer made to read every image as that symbol, confidently."""
+def tiny_model(path: Path, rnn: str = "gru", *, seed: int = 0, resize: str = "crop", reads: str = "",
+               width: int = 256) -> Path:
+    """A model file as training writes one, of a newly initialised (seeded) CRNN reading ``width``-px
+    crops; ``reads`` (one symbol): its output layer made to read every image as that symbol, confidently."""
     import torch
 
     from hwr.core.alphabet import ALPHABET
@@ -161,13 +166,13 @@ def tiny_model(path: Path, rnn: str = "gru", *, seed: int = 0, resize: str = "cr
     from hwr.model.crnn import CRNN
 
     torch.manual_seed(seed)
-    model = CRNN(rnn)
+    model = CRNN(rnn, width=width)
     if reads:
         with torch.no_grad():
             model.classify.weight.zero_()
             model.classify.bias.zero_()
             model.classify.bias[ALPHABET.index(reads)] = 8.0  # the same symbol at every step: merged into one
-    save_model(path, model, {"rnn": rnn, "subset": "full", "resize": resize})
+    save_model(path, model, {"rnn": rnn, "subset": "full", "resize": resize, "width": width})
     return path
 
 

@@ -51,7 +51,7 @@ def stage_dir(tmp_path, raw_dataset) -> Path:
     for running stage scripts by hand (``python stages/unzip.py``)."""
     work = _support.copy_repo(tmp_path / "work", pipeline=False)
     _support.write_params(work, {**_support.TINY_PARAMS, "data": {"raw_dir": str(raw_dataset)},
-                                 "preprocess": {"jobs": 1}})
+                                 "preprocess": {**_support.TINY_PARAMS["preprocess"], "jobs": 1}})
     return work
 
 

@@ -72,6 +72,26 @@ def test_finetune_trains_from_the_start_model_on_the_mix_and_evaluates(project):
     assert not paths.work.exists(), "a finished run removes its scratch folder"
 
 
+def test_a_wide_start_model_is_fine_tuned_at_its_width_with_synthetic_names_as_wide(tmp_path, monkeypatch):
+    """A model that reads 384-px crops fine-tunes at 384 on 384-px stores, its synthetic names
+    decoded as wide (a mix of widths cannot be concatenated)."""
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    tensors = tmp_path / "data" / "tensors"
+    for split, seed in (("train", 1), ("validation", 2), ("test", 3)):
+        tiny_store(tensors / split, 6, seed, width=384)
+    synth = tmp_path / "synth"
+    write_split(synth, "train", default_rows("train", 4))
+    params = from_dict({"synth": {"out_dir": str(synth)},
+                        "train": {"precision": "fp32", "eval_batch_size": 8, "train_eval_size": 4, "eval_every": 0},
+                        "evaluate": {"batch_size": 8, "decoder": "greedy"}, "preprocess": {"jobs": 1}})
+    start = tiny_model(tmp_path / "wide.pt", "gru", seed=3, width=384)
+    run = FinetuneRun(init_from=str(start), steps=1, batch_size=8, synthetic=4, seed=1)
+    paths = _paths(tmp_path, "finetune", "wide")
+    result = finetune("wide", run, params, paths, data=Labelled.open(tensors))
+    model, config = load_model(paths.model)
+    assert result["width"] == config["width"] == model.width == 384 and result["train_images"] == 6 + 4
+
+
 def test_a_selftrain_round_pseudo_labels_trains_and_measures(project):
     """Two rounds from a model that reads every image "A": with threshold 0, every readable
     unlabelled image is a pseudo-label "A" in round 1 and joins the labelled images in its mix;

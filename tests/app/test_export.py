@@ -105,6 +105,21 @@ def test_the_wide_network_exports_and_computes_what_torch_computes(tmp_path):
     np.testing.assert_allclose(ours, expected.numpy(), atol=1e-4)
 
 
+def test_a_wider_model_exports_at_its_width_and_says_so(tmp_path):
+    torch.manual_seed(2)
+    save_model(tmp_path / "w.pt", CRNN("gru", "wide", width=384), {"rnn": "gru", "cnn": "wide", "width": 384})
+    meta = export_onnx(tmp_path / "w.pt", tmp_path / "w.onnx")
+    assert meta["width"] == "384"
+    predictor = open_model(tmp_path / "w.onnx")
+    assert predictor.width == 384
+    images = np.random.default_rng(2).integers(0, 256, (2, 64, 384), dtype=np.uint8)
+    (ours,) = predictor.session.run(None, {"images": images})
+    assert ours.shape == (2, 96, 30)
+    with torch.no_grad():
+        expected = open_model(tmp_path / "w.pt", precision="fp32", device="cpu").model(torch.from_numpy(images))
+    np.testing.assert_allclose(ours, expected.numpy(), atol=1e-4)
+
+
 def test_resize_mode_travels_with_the_model(exported):
     assert open_model(exported.onnx).resize == "fit"
     assert open_model(exported.onnx).backend == "onnxruntime"

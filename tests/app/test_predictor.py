@@ -20,7 +20,8 @@ def model_file(tmp_path_factory):
 
 def test_torch_model_reads_as_recognise_does(model_file):
     predictor = open_model(model_file, batch_size=2, device="cpu", precision="fp32")
-    assert predictor.describe() == {"model": str(model_file), "backend": "torch", "rnn": "lstm", "resize": "fit"}
+    assert predictor.describe() == {"model": str(model_file), "backend": "torch", "rnn": "lstm", "resize": "fit",
+                                    "width": 256}
     images = np.random.default_rng(0).integers(0, 256, (5, 64, 256), dtype=np.uint8)
     expected, _ = recognise(predictor.model, images, batch_size=5, decoder=greedy_read)
     assert predictor.read(images) == expected
@@ -56,6 +57,29 @@ def test_cuda_without_a_gpu(model_file):
 def test_a_folder_is_not_a_model(tmp_path):
     with pytest.raises(HwrError, match="is a folder, not a model file"):
         open_model(tmp_path)
+
+
+def test_a_wider_model_is_fed_crops_of_its_width_and_reads_with_a_narrower_one(tmp_path):
+    """hwr predict prepares images as wide as the widest model reads; a 256-px model beside it
+    reads their left 256 columns, as it would read its own crops."""
+    from _support import jpeg_bytes, tiny_model
+
+    from hwr.app.cli import main as cli_main
+    from hwr.data.sources import load_image
+
+    narrow, wide = tiny_model(tmp_path / "n.pt", "gru", seed=1), tiny_model(tmp_path / "w.pt", "gru", seed=2, width=384)
+    assert open_model(wide).width == 384 and open_model(wide).describe()["width"] == 384
+    both = open_model([narrow, wide], device="cpu", precision="fp32")
+    assert both.width == 384
+    scan = tmp_path / "scan.jpg"
+    scan.write_bytes(jpeg_bytes(388, 40, seed=3))
+    image = load_image(str(scan), "crop", both.width)
+    assert image.shape == (64, 384)
+    alone = open_model(narrow, device="cpu", precision="fp32")
+    wide_alone = open_model(wide, device="cpu", precision="fp32")
+    assert both.read(image[None])[0].text in {alone.read(load_image(str(scan), "crop")[None])[0].text,
+                                              wide_alone.read(image[None])[0].text}
+    cli_main(["predict", str(scan), "--model", str(wide), "--json"])
 
 
 def test_several_model_files_read_each_then_combine_per_name(tmp_path):

@@ -210,13 +210,13 @@ def test_docs_are_served_from_here(client):
 class BlockedPredictor:
     """A model whose every read waits for ``release``: requests pile up behind it as behind a slow model."""
 
-    resize = "crop"
+    resize, width = "crop", 256
 
     def __init__(self):
         self.release = threading.Event()
 
     def describe(self):
-        return {"model": "blocked", "backend": "test", "rnn": "gru", "resize": self.resize}
+        return {"model": "blocked", "backend": "test", "rnn": "gru", "resize": self.resize, "width": self.width}
 
     def read(self, images):
         self.release.wait()

@@ -73,7 +73,7 @@ def page(server):
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         page = browser.new_page(viewport={"width": 900, "height": 1000})
         page.goto(server[0])
-        sync_api.expect(page.locator("#model")).to_contain_text("GRU model (torch, resize crop)")
+        sync_api.expect(page.locator("#model")).to_contain_text("GRU model (torch, resize crop, 256 px)")
         yield page
         browser.close()
 

@@ -271,3 +271,27 @@ def test_messages_name_the_problem_not_a_python_object(data):
         to_model_input(data)
     message = str(info.value)
     assert message and "BytesIO" not in message and " at 0x" not in message and "\n" not in message
+
+
+def test_a_wider_crop_keeps_more_of_the_name_and_begins_with_the_studys():
+    src = gradient(36, 388)  # the widest real scans
+    wide = to_model_input(png(src), "crop", width=384)
+    assert wide.shape == (HEIGHT, 384)
+    np.testing.assert_array_equal(wide[:36], src[:, :384])
+    np.testing.assert_array_equal(wide[:, :WIDTH], to_model_input(png(src), "crop"))
+
+
+@pytest.mark.parametrize("size", [(36, 388), (100, 200), (128, 100)])
+def test_a_wider_fit_is_the_studys_fit_padded_white(size):
+    """fit scales into 64 x 256 at any width, so the study's models read the left 256 columns of a
+    wider store and see exactly their own input."""
+    src = gradient(*size)
+    wide = to_model_input(png(src), "fit", width=320)
+    np.testing.assert_array_equal(wide[:, :WIDTH], to_model_input(png(src), "fit"))
+    assert (wide[:, WIDTH:] == 255).all()
+
+
+@pytest.mark.parametrize("width", [255, 1025, 300.0, True, "384"])
+def test_widths_outside_what_hwr_prepares_are_refused(width):
+    with pytest.raises(ValueError, match="input width"):
+        to_model_input(png(gradient(36, 300)), "crop", width=width)

@@ -281,6 +281,30 @@ def test_concat_repeats_selects_and_relabels_parts(tmp_path, monkeypatch):
     assert mix.meta["resize"] == "crop" and mix.meta["count"] == 10
 
 
+def test_a_store_of_wider_crops_keeps_its_width_and_refuses_narrower_rows(tmp_path):
+    from hwr.data.store import check_store_width
+
+    wide = np.stack([np.full((64, 384), i, np.uint8) for i in range(3)])
+    with StoreWriter(tmp_path / "wide", 3, width=384) as writer:
+        writer.append(wide[:2])
+        with pytest.raises(ValueError, match="rows must be 64x384"):
+            writer.append(images(1))
+        writer.append(wide[2:])
+        writer.commit(encode_many(["A", "B", "C"]), index(["A", "B", "C"]), {"resize": "crop"})
+    store = open_store(tmp_path / "wide")
+    assert store.images.shape == (3, 64, 384) and store.meta["shape"] == [3, 64, 384]
+    np.testing.assert_array_equal(store.images[[2, 0]], wide[[2, 0]])
+    check_store_width(store, 384, "a model")
+    with pytest.raises(HwrError, match=r"wide: its crops are 384 px wide, m\.pt reads 512; set preprocess\.width"):
+        check_store_width(store, 512, "m.pt")
+    narrow = _stored(tmp_path / "narrow", ["ANNA"])
+    from hwr.data.store import concat
+
+    with pytest.raises(HwrError, match="different widths"):
+        concat([(narrow, 1), (store, 1)], tmp_path / "mix")
+    assert concat([(store, 2)], tmp_path / "mix").images.shape == (6, 64, 384)
+
+
 def test_concat_refuses_stores_of_different_resize_modes(tmp_path):
     from hwr.data.store import concat
 

@@ -58,7 +58,8 @@ def work(tmp_path):
     write_params(work, {**TINY_PARAMS, "synth": {"out_dir": "data/synth"}, "train": {
         **TINY_PARAMS["train"], "eval_every": 0, "train_eval_size": 4},
         "evaluate": {**TINY_PARAMS["evaluate"], "decoder": "greedy"},  # no lexicon stage ran here
-        "preprocess": {"jobs": 1}, "finetune": {"runs": {"mine": FINETUNE}}, "selftrain": {"runs": {"own": SELFTRAIN}}})
+        "preprocess": {**TINY_PARAMS["preprocess"], "jobs": 1},
+        "finetune": {"runs": {"mine": FINETUNE}}, "selftrain": {"runs": {"own": SELFTRAIN}}})
     for split, n in (("train", 10), ("validation", 4), ("test", 4)):
         tiny_store(work / "data" / "tensors" / split, n, len(split))
     write_split(work / "data" / "synth", "train", default_rows("train", 6))

@@ -8,7 +8,7 @@ import json
 import pandas as pd
 import pytest
 import yaml
-from _support import RUNS, STUDY_RUNS, TINY_PARAMS, TINY_WIDE_STEPS
+from _support import RUNS, STUDY_RUNS, TINY_PARAMS, TINY_WIDE_STEPS, TINY_WIDE_WIDTH
 
 from hwr.data.store import open_store
 from hwr.evaluation.metrics import summarise
@@ -36,6 +36,9 @@ def test_each_model_is_trained_on_its_subset(pipeline, run):
     assert summary["steps"] == (TINY_WIDE_STEPS if run == "gru-wide" else batches)  # its own budget, or train's
     model, config = load_model(pipeline.repo / f"models/{run}/model.pt")
     assert (config["rnn"], config["subset"], model.cnn_type) == (rnn, subset, cnn)
+    # the study's four read the left 256 columns of the wider store, the wide GRU all of them
+    assert model.width == summary["width"] == (TINY_WIDE_WIDTH if run == "gru-wide" else 256)
+    assert open_store(pipeline.repo / "data/tensors/train").images.shape[2] == TINY_WIDE_WIDTH
     assert count_parameters(model) == summary["parameters"] == {("gru", "study"): 6_689_822, ("lstm", "study"): 8_856_606,
                                                                 ("gru", "wide"): 3_211_166}[rnn, cnn]
 

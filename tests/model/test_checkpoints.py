@@ -71,3 +71,23 @@ def test_the_architecture_travels_in_the_config_and_models_without_it_are_the_st
     save_model(tmp_path / "mislabelled.pt", wide, {"rnn": "gru", "cnn": "study"})
     with pytest.raises(HwrError, match="do not fit"):
         load_model(tmp_path / "mislabelled.pt")
+
+
+def test_the_input_width_travels_in_the_config_and_models_without_it_read_256(tmp_path):
+    torch.manual_seed(3)
+    wide = CRNN("gru", width=384).eval()
+    save_model(tmp_path / "wide.pt", wide, {"rnn": "gru", "resize": "crop", "width": 384})
+    loaded, config = load_model(tmp_path / "wide.pt")
+    assert loaded.width == 384 and config["width"] == 384
+    x = torch.randint(0, 256, (2, 64, 384), dtype=torch.uint8)
+    with torch.no_grad():
+        assert loaded(x).shape == (2, 96, 30)
+        torch.testing.assert_close(loaded(x), wide(x))
+    save_model(tmp_path / "old.pt", CRNN("gru"), {"rnn": "gru", "resize": "crop"})  # written before the option
+    old, config = load_model(tmp_path / "old.pt")
+    assert old.width == 256 and config["width"] == 256
+    for bad in (100, "384", 4096):
+        save_model(tmp_path / "bad.pt", CRNN("gru"), {"rnn": "gru", "width": bad})
+        with pytest.raises(HwrError, match=r"bad\.pt: input width .* retrain it") as info:
+            load_model(tmp_path / "bad.pt")
+        assert "\n" not in str(info.value)

@@ -176,3 +176,21 @@ def test_the_wide_architecture_has_four_blocks_256_features_and_the_same_output(
 def test_unknown_cnn():
     with pytest.raises(ValueError, match="deep"):
         CRNN("gru", "deep")
+
+
+@pytest.mark.parametrize("cnn", ["study", "wide"])
+def test_a_model_reads_the_left_width_columns_of_wider_images(cnn):
+    """One store of wide crops feeds every model: a 256-px model given 384-px images reads their
+    left 256 columns, exactly as if given those; a 384-px model reads them all (96 frames)."""
+    torch.manual_seed(0)
+    images = torch.randint(0, 256, (2, 64, 384), dtype=torch.uint8)
+    study_width, wide = CRNN("gru", cnn).eval(), CRNN("gru", cnn, width=384).eval()
+    wide.load_state_dict(study_width.state_dict())  # the width is not in the weights
+    with torch.no_grad():
+        torch.testing.assert_close(study_width(images), study_width(images[..., :256]))
+        assert wide(images).shape == (2, 96, 30)
+        assert not torch.allclose(wide(images)[:, :64], study_width(images))  # the BiGRU saw the rest
+    plain = StudyCRNN("gru", cnn, width=256).eval()
+    plain.load_state_dict(study_width.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(plain(images), study_width(images), rtol=1e-4, atol=1e-4)

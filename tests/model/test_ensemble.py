@@ -31,3 +31,25 @@ def test_models_of_different_resize_modes_are_a_one_line_error(tmp_path):
     assert "\n" not in str(info.value)
     with pytest.raises(HwrError, match="no model given"):
         load_models([])
+
+
+def test_models_of_different_widths_read_together_the_shorter_padded_with_blanks(tmp_path):
+    """A 256-px and a 384-px model: each reads its own crop of the same 384-px images; the first's
+    64 frames are followed by 32 certain blanks, which change no CTC reading."""
+    from hwr.core.alphabet import BLANK
+    from hwr.decoding.greedy import greedy_read
+
+    narrow = tiny_model(tmp_path / "n.pt", "gru", seed=1)
+    wide = tiny_model(tmp_path / "w.pt", "gru", seed=2, width=384)
+    both, config = load_models([narrow, wide])
+    assert config["width"] == 384
+    images = torch.randint(0, 256, (3, 64, 384), dtype=torch.uint8)
+    with torch.no_grad():
+        a, b = load_model(narrow)[0](images), load_model(wide)[0](images)
+        stacked = both(images)
+    assert stacked.shape == (2, 3, 96, 30)
+    torch.testing.assert_close(stacked[0, :, :64], a)
+    torch.testing.assert_close(stacked[1], b)
+    assert (stacked[0, :, 64:].argmax(-1) == BLANK).all() and torch.allclose(stacked[0, :, 64:].exp().sum(-1),
+                                                                             torch.ones(3, 32))
+    assert [r.text for r in greedy_read(stacked[0])] == [r.text for r in greedy_read(a)]

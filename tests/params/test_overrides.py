@@ -63,8 +63,9 @@ def test_the_study_overrides_give_the_study(repo_root, tmp_path):
     assert (t.batch_size, t.lr, t.schedule, t.aux_weight, t.clip, e.decoder) == (128, 0.001, "constant", 0, 0, "greedy")
     assert (t.subsets["first"].train, t.subsets["first"].validation) == (64000, 6400)
     assert (t.subsets["full"].train, t.subsets["full"].validation) == (300800, 30080)
-    # and everything it does not name is params.yaml's
+    # and everything it does not name is params.yaml's (the study's 256-px crop included)
     assert p.preprocess == Params().preprocess and p.clean == Params().clean and p.lexicon == Params().lexicon
+    assert p.preprocess.width == t.width == 256
     assert p.finetune.runs == {} and p.selftrain.runs == {} and p.train.init_from == ""
     # the study's four runs only (the wide GRU removed with -S ~train.runs.gru-wide), read by its full GRU
     assert tuple(p.train.runs) == STUDY_RUNS and p.reader == "gru-full"

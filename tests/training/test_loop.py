@@ -86,6 +86,28 @@ def test_init_from_starts_from_the_models_weights(tiny):
     assert not _parameters_equal(scratch, start_weights, names)
 
 
+def test_a_wider_run_trains_on_the_whole_crop_and_a_narrower_store_is_a_one_line_error(tiny, tmp_path):
+    """A 384-px run reads all of a 384-px store and its model says so; on the study's 256-px store
+    it stops at once, naming the store and the param to raise."""
+    import dataclasses
+
+    import _support
+
+    from hwr.model.checkpoints import load_model
+
+    _, train_store, val_store, _ = tiny
+    wide_stores = (_support.tiny_store(tmp_path / "wide-train", 8, 1, width=384),
+                   _support.tiny_store(tmp_path / "wide-validation", 8, 2, width=384))
+    params = dataclasses.replace(INIT_PARAMS, width=384)
+    summary, _ = _train_from(tmp_path, wide_stores, params, "wide")
+    model, config = load_model(tmp_path / "wide" / "model.pt")
+    assert summary["width"] == config["width"] == model.width == 384
+    with pytest.raises(HwrError,
+                       match=r"train: its crops are 256 px wide, .* reads 384; set preprocess\.width") as info:
+        _train_from(tmp_path, (train_store, val_store), params, "narrow")
+    assert "\n" not in str(info.value)
+
+
 def _scripted_validation(monkeypatch, val_store, word_accuracies):
     """hwr.training.loop.evaluate with the validation word accuracy of each evaluation in turn (the
     training sample's is real): the selection of the best weights, not the scoring, is under test."""

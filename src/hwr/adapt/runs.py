@@ -30,6 +30,7 @@ from hwr.adapt.unlabeled import unlabeled_store
 from hwr.core import layout
 from hwr.core.files import write_csv, write_json
 from hwr.core.layout import split_files
+from hwr.data.images import WIDTH
 from hwr.data.preprocessing import build_store
 from hwr.data.store import Part, Store, concat, open_store, select
 from hwr.decoding.factory import make_decoder
@@ -76,11 +77,17 @@ class Labelled:
     def resize(self) -> str:
         return self.train.meta.get("resize", "crop")
 
+    @property
+    def width(self) -> int:
+        return self.train.images.shape[2]
 
-def training_params(train: TrainParams, run: FinetuneRun, init_from: str | Path, cnn: str = "study") -> TrainParams:
-    """The ``train`` params with what a run sets itself, for a start model of architecture ``cnn``."""
+
+def training_params(train: TrainParams, run: FinetuneRun, init_from: str | Path, cnn: str = "study",
+                    width: int = WIDTH) -> TrainParams:
+    """The ``train`` params with what a run sets itself, for a start model of architecture ``cnn``
+    that reads ``width``-px crops."""
     return dataclasses.replace(train, init_from=str(init_from), steps=run.steps, lr=run.lr, batch_size=run.batch_size,
-                               augment=run.augment, mask=run.mask, seed=run.seed, cnn=cnn)
+                               augment=run.augment, mask=run.mask, seed=run.seed, cnn=cnn, width=width)
 
 
 def base_parts(run: FinetuneRun, data: Labelled, synth_dir: Path, work: Path, jobs: int = 0) -> list[Part]:
@@ -92,7 +99,8 @@ def base_parts(run: FinetuneRun, data: Labelled, synth_dir: Path, work: Path, jo
     parts = [Part(data.train, run.repeat, rows)]
     if run.synthetic:
         zip_path, csv_path = split_files(synth_dir, "train")  # the synth stage writes the Kaggle layout
-        synthetic = build_store(zip_path, csv_path, work / "synthetic", resize=data.resize, limit=run.synthetic,
+        synthetic = build_store(zip_path, csv_path, work / "synthetic", resize=data.resize, width=data.width,
+                                limit=run.synthetic,
                                 seed=run.seed, jobs=jobs, desc="synthetic")
         if len(synthetic) < run.synthetic:
             log.warning("synthetic=%d but %s holds %d usable names; using %d", run.synthetic, zip_path,
@@ -109,9 +117,9 @@ def _composition(parts: list[Part]) -> dict:
 
 def _train(name: str, run: FinetuneRun, params: Params, init_from: str | Path, training: Store, data: Labelled, *,
            model: Path, work: Path, live_dir: Path | None, summary: Path) -> dict:
-    start, config = load_start_model(init_from)  # the run trains the family and architecture it starts from
+    start, config = load_start_model(init_from)  # the run trains the family, architecture and width it starts from
     return train(Plan(config["rnn"], name, len(training), len(data.validation), name),
-                 training_params(params.train, run, init_from, start.cnn_type),
+                 training_params(params.train, run, init_from, start.cnn_type, start.width),
                  training, data.validation, model_path=model, checkpoint_path=work / "checkpoint.pt",
                  live_dir=live_dir, summary_path=summary)
 
@@ -140,7 +148,7 @@ def selftrain(name: str, run: SelftrainRun, params: Params, paths: RunPaths, *, 
     """Self-train from ``run.init_from`` for ``run.rounds`` rounds; writes each round's
     pseudo-labels and metrics, and the last round's model and evaluation. Returns the rounds' metrics."""
     data = data or Labelled.open()
-    unlabeled, found = unlabeled_store(run.unlabeled, paths.work / "unlabeled", resize=data.resize,
+    unlabeled, found = unlabeled_store(run.unlabeled, paths.work / "unlabeled", resize=data.resize, width=data.width,
                                        limit=run.max_unlabeled, seed=run.seed, preprocess=params.preprocess)
     parts = base_parts(run, data, Path(params.synth.out_dir), paths.work, params.preprocess.jobs)
     settings = params.evaluate

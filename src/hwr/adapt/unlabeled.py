@@ -16,6 +16,7 @@ import pandas as pd
 from hwr.core.alphabet import encode_many
 from hwr.core.errors import HwrError
 from hwr.data.archive import LOCATION_COLUMNS, locate_images
+from hwr.data.images import WIDTH
 from hwr.data.preprocessing import SKIP_REASONS, preprocess_split
 from hwr.data.sources import Skip, find_images, load_image
 from hwr.data.store import Store, StoreWriter, open_store, select
@@ -26,16 +27,16 @@ BATCH = 256  # images of a folder decoded before they are written
 EXAMPLES = 10  # skipped files named in the report (all are logged)
 
 
-def unlabeled_store(source: str | Path, out_dir: Path, *, resize: str, limit: int = 0, seed: int = 0,
-                    preprocess: PreprocessParams = PreprocessParams()) -> tuple[Store, dict]:
+def unlabeled_store(source: str | Path, out_dir: Path, *, resize: str, width: int = WIDTH, limit: int = 0,
+                    seed: int = 0, preprocess: PreprocessParams = PreprocessParams()) -> tuple[Store, dict]:
     """The images of ``source`` (a zip, read as the preprocess stage reads one, or a folder, read
     as ``hwr predict`` reads one) as a store without labels, and what was found, read and skipped.
     ``limit`` > 0: only a seeded selection of that many images (in name order)."""
     source = Path(source)
     if source.is_dir():
-        report = _from_folder(source, out_dir, resize, limit, seed)
+        report = _from_folder(source, out_dir, resize, width, limit, seed)
     elif source.is_file():
-        report = _from_zip(source, out_dir, resize, limit, seed, preprocess)
+        report = _from_zip(source, out_dir, resize, width, limit, seed, preprocess)
     else:
         raise HwrError(f"{source}: unlabelled images not found; give a zip of images or a folder of them")
     if report["read"] == 0:
@@ -56,21 +57,23 @@ def _report(images: int, read: int, skips: Counter, examples: list, ignored: int
             "ignored": ignored}  # folder entries not named like images
 
 
-def _from_zip(path: Path, out_dir: Path, resize: str, limit: int, seed: int, preprocess: PreprocessParams) -> dict:
+def _from_zip(path: Path, out_dir: Path, resize: str, width: int, limit: int, seed: int,
+              preprocess: PreprocessParams) -> dict:
     entries = locate_images(path)  # an unsafe or ambiguous archive is refused here, as in the unzip stage
     names = sorted(entries)
     if limit:
         names = [names[i] for i in select(len(names), limit, seed)]
     rows = pd.DataFrame({"FILENAME": names, "IDENTITY": "", "member": [entries[n].member for n in names],
                          **{c: [getattr(entries[n], c) for n in names] for c in LOCATION_COLUMNS}})
-    done = preprocess_split(str(path), rows, str(out_dir), resize=resize, jobs=preprocess.jobs, desc="unlabelled",
+    done = preprocess_split(str(path), rows, str(out_dir), resize=resize, width=width, jobs=preprocess.jobs,
+                            desc="unlabelled",
                             max_pixels=preprocess.max_pixels, max_image_bytes=preprocess.max_image_bytes,
                             keep_damaged=preprocess.keep_damaged)  # logs each skip with its reason
     skips = Counter({SKIP_REASONS[reason]: n for reason, n in done["skipped"].items() if n})
     return _report(done["rows"], done["written"], skips, done["skipped_examples"])
 
 
-def _from_folder(folder: Path, out_dir: Path, resize: str, limit: int, seed: int) -> dict:
+def _from_folder(folder: Path, out_dir: Path, resize: str, width: int, limit: int, seed: int) -> dict:
     found = find_images([str(folder)])
     paths = found.paths if not limit else [found.paths[i] for i in select(len(found.paths), limit, seed)]
     skips, examples = Counter(), []
@@ -83,11 +86,11 @@ def _from_folder(folder: Path, out_dir: Path, resize: str, limit: int, seed: int
 
     for skip in found.skips:  # folders that could not be listed
         skipped(skip)
-    with StoreWriter(out_dir) as writer:
+    with StoreWriter(out_dir, width=width) as writer:
         for start in range(0, len(paths), BATCH):
             images, names = [], []
             for path in paths[start : start + BATCH]:
-                image = load_image(path, resize)
+                image = load_image(path, resize, width)
                 if isinstance(image, Skip):
                     skipped(image)
                 else:

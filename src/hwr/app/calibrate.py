@@ -44,7 +44,8 @@ def calibrate_model(model_path: str | Path, data_dir: str | Path, out_path: str 
     uncalibrated = {k: v for k, v in bundle.items() if k != "calibration"} if bundle else None
     decoder = reading_decoder(uncalibrated, lexicon_dir=lexicon_dir, where=str(model_path))
     with tempfile.TemporaryDirectory(prefix="hwr-calibrate-") as work:
-        store = build_store(zip_path, csv_path, Path(work) / split, resize=config.get("resize", "crop"), desc=split)
+        store = build_store(zip_path, csv_path, Path(work) / split, resize=config.get("resize", "crop"),
+                            width=config["width"], desc=split)
         if len(store) < 20:
             raise HwrError(f"{csv_path}: {len(store)} usable labelled images; calibrating needs at least 20")
         readings, _, _ = read_split(model, store, {decoder.name: decoder}, batch_size=64, device=torch_device,

@@ -115,7 +115,7 @@ def _predict(args) -> None:
                 chunk = found.paths[start : start + batch_size]
                 images, names = [], []
                 for path in chunk:
-                    image = sources.load_image(path, predictor.resize)
+                    image = sources.load_image(path, predictor.resize, predictor.width)
                     if isinstance(image, sources.Skip):
                         skips.append(image)
                         progress.write(image.message(), file=sys.stderr)
@@ -143,7 +143,7 @@ def _export(args) -> None:
     from hwr.app.export import export_onnx
 
     meta = export_onnx(args.model, args.out, opset=_positive(args.opset, "--opset"))
-    print(f"wrote {args.out}: ONNX opset {meta['opset']}, dynamic batch, input uint8 (N, 64, 256), "
+    print(f"wrote {args.out}: ONNX opset {meta['opset']}, dynamic batch, input uint8 (N, 64, {meta['width']}), "
           f"{meta['rnn'].upper()}, resize {meta['resize']}")
 
 

@@ -1,9 +1,9 @@
 """Export a trained model to ONNX, to run it with onnxruntime and no torch (``hwr.app.predictor``).
 
-The graph reads what ``hwr predict`` feeds a torch model: uint8 images (N, 64, 256) prepared by
+The graph reads what ``hwr predict`` feeds a torch model: uint8 images (N, 64, width) prepared by
 ``hwr.data.images.to_model_input``, white 255; its normalisation to ink-positive floats is part of the
-graph. It returns the log-probabilities (N, 64, 30), blank last. The batch dimension is dynamic.
-The model's resize mode, family, alphabet and hwr's version travel as ONNX metadata, so that the
+graph. It returns the log-probabilities (N, width / 4, 30), blank last. The batch dimension is dynamic.
+The model's resize mode, input width, family, alphabet and hwr's version travel as ONNX metadata, so that the
 images it reads are prepared as its training images were; so does, for a reader file
 (``readers/<run>.pt``), what reading it needs: decoder, calibration and lexicon (:mod:`hwr.decoding.bundle`).
 
@@ -26,7 +26,7 @@ from hwr.app.predictor import ONNX_INPUT, ONNX_OUTPUT
 from hwr.core.alphabet import ALPHABET
 from hwr.core.errors import HwrError
 from hwr.core.files import write_bytes
-from hwr.data.images import HEIGHT, WIDTH
+from hwr.data.images import HEIGHT
 from hwr.decoding.bundle import KEY as READING
 
 OPSET = 18  # the opset torch's exporter writes natively; onnxruntime >= 1.14 runs it
@@ -53,9 +53,9 @@ def export_onnx(model_path: str | Path, out_path: str | Path, opset: int = OPSET
     from hwr.model.crnn import StudyCRNN
 
     trained, config = load_model(model_path)
-    plain = StudyCRNN(config["rnn"], trained.cnn_type).eval()
+    plain = StudyCRNN(config["rnn"], trained.cnn_type, width=trained.width).eval()
     plain.load_state_dict(trained.state_dict())
-    example = torch.full((2, HEIGHT, WIDTH), 255, dtype=torch.uint8)
+    example = torch.full((2, HEIGHT, trained.width), 255, dtype=torch.uint8)
     with _quiet():
         program = torch.onnx.export(
             plain, (example,), dynamo=True, opset_version=opset, input_names=[ONNX_INPUT],
@@ -63,14 +63,15 @@ def export_onnx(model_path: str | Path, out_path: str | Path, opset: int = OPSET
             verbose=False)
     proto = _at_opset(program.model_proto, opset)
     metadata = {"hwr_version": __version__, "rnn": config["rnn"], "resize": config.get("resize", "crop"),
-                "alphabet": ALPHABET, "opset": str(opset)}
+                "width": str(trained.width), "alphabet": ALPHABET, "opset": str(opset)}
     for key, value in metadata.items():
         proto.metadata_props.add(key=key, value=value)
     if config.get(READING) is not None:  # a reader file's decoder, calibration and lexicon travel too
         proto.metadata_props.add(key=READING, value=json.dumps(config[READING]))
         metadata["decoder"] = config[READING]["decoder"]
-    proto.doc_string = (f"hwr {config['rnn'].upper()} CRNN: uint8 images (N, {HEIGHT}, {WIDTH}), white 255, "
-                        f"resized by '{metadata['resize']}' -> CTC log-probabilities (N, 64, 30), blank last")
+    proto.doc_string = (f"hwr {config['rnn'].upper()} CRNN: uint8 images (N, {HEIGHT}, {trained.width}), white 255, "
+                        f"resized by '{metadata['resize']}' -> CTC log-probabilities (N, {trained.width // 4}, 30), "
+                        "blank last")
     onnx.checker.check_model(proto)
     try:
         write_bytes(out_path, proto.SerializeToString())

@@ -1,7 +1,8 @@
 """A trained model ready to read images: a model file training wrote (``.pt``, run by torch) or one
 ``hwr export`` wrote (``.onnx``, run by onnxruntime).
 
-``open_model(path).read(images)`` turns (N, 64, 256) uint8 images (``hwr.data.images.to_model_input``)
+``open_model(path).read(images)`` turns (N, 64, width) uint8 images (``hwr.data.images.to_model_input``
+at the predictor's ``resize`` and ``width``)
 into one :class:`hwr.decoding.greedy.Reading` per image, with the decoder given (greedy by default).
 An ONNX model is run without torch: this module, ``hwr.data.images`` and ``hwr.decoding.greedy`` import it only
 for a torch model, so ``hwr predict --model x.onnx`` works where torch is not installed.
@@ -17,7 +18,7 @@ import numpy as np
 
 from hwr.core.alphabet import ALPHABET
 from hwr.core.errors import HwrError
-from hwr.data.images import RESIZE_MODES
+from hwr.data.images import RESIZE_MODES, WIDTH, check_width
 from hwr.decoding.bundle import KEY as READING
 from hwr.decoding.bundle import parse_bundle
 from hwr.decoding.greedy import Reading, greedy_read
@@ -26,24 +27,32 @@ log = logging.getLogger(__name__)
 
 Decoder = Callable[[np.ndarray], list[Reading]]  # (N, T, C) log-probabilities -> readings
 
-ONNX_INPUT = "images"  # uint8 (N, 64, 256), white 255: normalisation is inside the graph
-ONNX_OUTPUT = "log_probs"  # float32 (N, 64, 30), log-softmax over the classes (blank last)
+ONNX_INPUT = "images"  # uint8 (N, 64, width), white 255: normalisation is inside the graph
+ONNX_OUTPUT = "log_probs"  # float32 (N, width / 4, 30), log-softmax over the classes (blank last)
 
 
 class Predictor:
-    """A model and how to feed it: ``resize`` is the mode its images must be prepared with;
-    ``reading``: what the model file carries for reading it (:mod:`hwr.decoding.bundle`), or None."""
+    """A model and how to feed it: ``resize`` and ``width`` are how its images must be prepared
+    (``hwr.data.images.to_model_input``); ``reading``: what the model file carries for reading it
+    (:mod:`hwr.decoding.bundle`), or None."""
 
     backend = ""
 
-    def __init__(self, path: Path, rnn: str, resize: str, decoder: Decoder, batch_size: int, reading=None):
+    def __init__(self, path: Path, rnn: str, resize: str, decoder: Decoder, batch_size: int, reading=None,
+                 width: int = WIDTH):
         if resize not in RESIZE_MODES:
             raise HwrError(f"{path}: unknown resize mode {resize!r} in the model; expected crop or fit")
+        try:
+            check_width(width)
+        except ValueError as exc:
+            raise HwrError(f"{path}: {exc} (in the model); export or train it again") from None
         self.path, self.rnn, self.resize, self.decoder, self.batch_size = path, rnn, resize, decoder, batch_size
+        self.width = width
         self.reading = parse_bundle(reading, str(path))
 
     def describe(self) -> dict:
-        return {"model": str(self.path), "backend": self.backend, "rnn": self.rnn, "resize": self.resize}
+        return {"model": str(self.path), "backend": self.backend, "rnn": self.rnn, "resize": self.resize,
+                "width": self.width}
 
     def read(self, images: np.ndarray) -> list[Reading]:
         raise NotImplementedError
@@ -64,7 +73,8 @@ class TorchPredictor(Predictor):
             decoder = Decoder(getattr(decoder, "__name__", "decoder"), {}, decoder)
         path = paths[0] if len(paths) == 1 else Path("+".join(map(str, paths)))
         self.dtype = resolve_precision(precision, self.device)
-        super().__init__(path, config["rnn"], config.get("resize", "crop"), decoder, batch_size, config.get(READING))
+        super().__init__(path, config["rnn"], config.get("resize", "crop"), decoder, batch_size, config.get(READING),
+                         config["width"])
 
     def read(self, images: np.ndarray) -> list[Reading]:
         from hwr.model.inference import recognise
@@ -95,7 +105,9 @@ class OnnxPredictor(Predictor):
             raise HwrError(f"{path}: an ONNX model but not one hwr exported (no hwr metadata); export it with hwr export")
         if meta.get("alphabet") != ALPHABET:
             raise HwrError(f"{path}: exported with another alphabet; export it again with this version of hwr")
-        super().__init__(path, meta["rnn"], meta["resize"], decoder, batch_size, meta.get(READING))
+        width = meta.get("width", str(WIDTH))  # files exported before the option read the study's crop
+        super().__init__(path, meta["rnn"], meta["resize"], decoder, batch_size, meta.get(READING),
+                         int(width) if width.isdigit() else width)
 
     def read(self, images: np.ndarray) -> list[Reading]:
         readings: list[Reading] = []

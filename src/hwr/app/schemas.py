@@ -67,7 +67,8 @@ class Health(BaseModel):
     model: str = Field(description="the model file served")
     backend: str = Field(description="torch or onnxruntime")
     rnn: str = Field(description="the model family: gru or lstm")
-    resize: str = Field(description="how images are brought to 64 x 256: crop or fit")
+    resize: str = Field(description="how images are brought to 64 x width: crop or fit")
+    width: int = Field(description="the width in px of the model's input (256, the study's crop, or wider)")
     limits: HealthLimits
 
 

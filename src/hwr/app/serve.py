@@ -27,7 +27,7 @@ import numpy as np
 from hwr import __version__
 from hwr.app.admission import Admission, Overloaded
 from hwr.core.errors import HwrError
-from hwr.data.images import UndecodableImage, to_model_input
+from hwr.data.images import WIDTH, UndecodableImage, to_model_input
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
 MULTIPART_OVERHEAD = 64 * 1024  # boundaries and part headers, beyond the files' own bytes
@@ -121,7 +121,7 @@ async def read_uploads(request, limits: Limits) -> list[tuple[str, bytes]]:
     return files
 
 
-def prepare(name: str, data: bytes, resize: str, limits: Limits) -> np.ndarray | str:
+def prepare(name: str, data: bytes, resize: str, limits: Limits, width: int = WIDTH) -> np.ndarray | str:
     """The model input of one upload, or why it cannot be read (a one-line reason)."""
     from PIL import Image, UnidentifiedImageError
 
@@ -134,15 +134,16 @@ def prepare(name: str, data: bytes, resize: str, limits: Limits) -> np.ndarray |
         with warnings.catch_warnings():  # Pillow's own limit: the server's (--max-pixels) is checked below
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as image:  # reads the header only
-                width, height = image.size
+                pixels_wide, pixels_high = image.size
     except Image.DecompressionBombError:  # an image, only far too big: not "not an image"
         return f"too many pixels, {too_many}"
     except (UnidentifiedImageError, OSError, ValueError):
         return "not an image this server can read (JPEG, PNG, ...)"
-    if width * height > limits.max_pixels:
-        return f"{width} x {height} pixels, {too_many}"
+    if pixels_wide * pixels_high > limits.max_pixels:
+        return f"{pixels_wide} x {pixels_high} pixels, {too_many}"
     try:
-        return to_model_input(data, resize, max_pixels=limits.max_pixels)  # the server's limit, not preprocess's
+        # the server's pixel limit, not preprocess's
+        return to_model_input(data, resize, width=width, max_pixels=limits.max_pixels)
     except (UndecodableImage, ValueError) as exc:
         return f"not a readable image ({(str(exc).splitlines() or ['damaged'])[0][:120]})"
 
@@ -171,7 +172,7 @@ def create_app(predictor, limits: Limits = Limits()):
     model_lock = threading.Lock()  # one batch at a time: it already uses every core
 
     def recognise(uploads: list[tuple[str, bytes]]) -> list[dict]:
-        prepared = [prepare(name, data, predictor.resize, limits) for name, data in uploads]
+        prepared = [prepare(name, data, predictor.resize, limits, predictor.width) for name, data in uploads]
         good = [i for i, p in enumerate(prepared) if not isinstance(p, str)]
         readings = {}
         if good:

@@ -1,10 +1,15 @@
-"""Decode an image and bring it to the model's 64 x 256 (H x W) grayscale uint8 input.
+"""Decode an image and bring it to the model's 64 x W (H x W) grayscale uint8 input, W = 256 (the
+study's) or wider (``preprocess.width``).
 
 Two modes:
-- ``crop`` (the study's): keep the top-left 64 x 256 window and pad the rest white. Real scans are
-  273-388 px wide, so this cuts the right end off every one of them.
-- ``fit``: scale down (never up) to fit inside 64 x 256 keeping the aspect ratio, then pad white;
-  the whole name stays visible.
+- ``crop`` (the study's): keep the top-left 64 x W window and pad the rest white. Real scans are
+  273-388 px wide, so at the study's 256 this cuts the right end off every one of them; at 384 it
+  keeps almost all of every name.
+- ``fit``: scale down (never up) to fit inside 64 x 256 keeping the aspect ratio, then pad white
+  (to W); the whole name stays visible.
+
+Either way the left 256 columns of a wider image are the image at 256: one store of wide crops
+feeds the study's models, which read the left 256 columns (``hwr.model.crnn``), and wider ones.
 
 Every image is checked before it is kept: its header's pixel count against one limit, whichever
 decoder reads it (``max_pixels``, before any pixel is decoded, so memory stays bounded); a JPEG
@@ -22,10 +27,10 @@ import numpy as np
 import simplejpeg
 from PIL import Image, UnidentifiedImageError
 
-from hwr.params import DEFAULT_MAX_PIXELS
+from hwr.params import DEFAULT_MAX_PIXELS, MAX_WIDTH, STUDY_WIDTH
 
 HEIGHT = 64
-WIDTH = 256
+WIDTH = STUDY_WIDTH  # the study's crop, and the narrowest input hwr prepares (MAX_WIDTH the widest)
 WHITE = 255
 RESIZE_MODES = ("crop", "fit")
 _JPEG_START = b"\xff\xd8"
@@ -170,23 +175,31 @@ def _decode_with_pillow(data: bytes, resize: str, max_pixels: int = DEFAULT_MAX_
         raise UndecodableImage(str(exc) or type(exc).__name__) from None
 
 
-def _pad(gray: np.ndarray) -> np.ndarray:
-    out = np.full((HEIGHT, WIDTH), WHITE, dtype=np.uint8)
-    h, w = min(gray.shape[0], HEIGHT), min(gray.shape[1], WIDTH)
+def _pad(gray: np.ndarray, width: int) -> np.ndarray:
+    out = np.full((HEIGHT, width), WHITE, dtype=np.uint8)
+    h, w = min(gray.shape[0], HEIGHT), min(gray.shape[1], width)
     out[:h, :w] = gray[:h, :w]
     return out
 
 
-def to_model_input(data: bytes, resize: str = "crop", *, max_pixels: int = DEFAULT_MAX_PIXELS,
-                   keep_damaged: bool = False) -> np.ndarray:
-    """Image bytes -> (64, 256) uint8, white background, ink dark.
+def check_width(width) -> int:
+    """``width`` if hwr prepares inputs that wide, else ValueError."""
+    if not isinstance(width, int) or isinstance(width, bool) or not WIDTH <= width <= MAX_WIDTH:
+        raise ValueError(f"input width {width!r}: expected a whole number of pixels from {WIDTH} to {MAX_WIDTH}")
+    return width
+
+
+def to_model_input(data: bytes, resize: str = "crop", *, width: int = WIDTH,
+                   max_pixels: int = DEFAULT_MAX_PIXELS, keep_damaged: bool = False) -> np.ndarray:
+    """Image bytes -> (64, width) uint8, white background, ink dark.
 
     Raises UndecodableImage, or its kinds DamagedImage (a JPEG libjpeg reports as corrupt, unless
     ``keep_damaged``) and TooManyPixels (more than ``max_pixels``, from the header: never decoded)."""
     if resize not in RESIZE_MODES:
         raise ValueError(f"unknown resize mode {resize!r}; choose crop or fit")
+    check_width(width)
     gray, (w, h) = (_decode_jpeg_fast(data, resize, max_pixels, keep_damaged)
                     or _decode_with_pillow(data, resize, max_pixels))
     if gray.shape != (h, w):  # fit mode: finish the scaling (draft mode may have begun it)
         gray = np.asarray(Image.fromarray(gray).resize((w, h), Image.Resampling.BILINEAR))
-    return _pad(gray)
+    return _pad(gray, width)

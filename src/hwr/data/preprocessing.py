@@ -65,7 +65,8 @@ def _close_worker_files() -> None:
 def _decode_one(location: list[int]) -> np.ndarray:
     o = _worker_options
     data = read_entry(_worker_file, ("", *location), o["max_image_bytes"])
-    return to_model_input(data, o["resize"], max_pixels=o["max_pixels"], keep_damaged=o["keep_damaged"])
+    return to_model_input(data, o["resize"], width=o["width"], max_pixels=o["max_pixels"],
+                          keep_damaged=o["keep_damaged"])
 
 
 def _decode_chunk(task: tuple[np.ndarray, int]) -> list[tuple[int, str, str]]:
@@ -77,7 +78,7 @@ def _decode_chunk(task: tuple[np.ndarray, int]) -> list[tuple[int, str, str]]:
     pickled, copied three times and written by the one parent process, which then became the
     bottleneck (0.6 s of its CPU for 10,500 images, against 0.9 s of decoding in the two workers)."""
     entries, first_row = task
-    out = np.empty((len(entries), HEIGHT, WIDTH), np.uint8)
+    out = np.empty((len(entries), HEIGHT, _worker_options["width"]), np.uint8)
     failures = []
     for position, location in enumerate(entries.tolist()):
         try:
@@ -136,6 +137,7 @@ def preprocess_split(
     out_dir: str,
     *,
     resize: str = "crop",
+    width: int = WIDTH,
     jobs: int = 0,
     desc: str = "preprocess",
     total: int | None = None,
@@ -155,13 +157,13 @@ def preprocess_split(
     if total is None and isinstance(rows, pd.DataFrame):
         total = len(rows)
     jobs = resolve_jobs(jobs)
-    options = {"resize": resize, "max_pixels": max_pixels, "max_image_bytes": max_image_bytes,
+    options = {"resize": resize, "width": width, "max_pixels": max_pixels, "max_image_bytes": max_image_bytes,
                "keep_damaged": keep_damaged}
     n_rows, written = 0, 0
     counts = dict.fromkeys(SKIP_REASONS, 0)
     examples: list[dict] = []
     with contextlib.ExitStack() as stack:
-        writer = stack.enter_context(StoreWriter(out_dir))
+        writer = stack.enter_context(StoreWriter(out_dir, width=width))
         init_args = (zip_path, str(writer.images_path), options)
         if jobs == 1:
             _init_worker(*init_args)
@@ -197,7 +199,8 @@ def preprocess_split(
 
 
 def build_store(zip_path: str | Path, csv_path: str | Path, out_dir: str | Path, *, resize: str = "crop",
-                jobs: int = 0, desc: str = "preprocess", limit: int | None = None, seed: int = 0) -> Store:
+                width: int = WIDTH, jobs: int = 0, desc: str = "preprocess", limit: int | None = None,
+                seed: int = 0) -> Store:
     """One split in the Kaggle layout (its zip and label CSV) as the unzip, clean (default rules)
     and preprocess stages make it, in one call, opened: for benchmarks, experiments and the
     synthetic names that fine-tuning mixes in. ``limit``: only a seeded selection of that many of
@@ -206,5 +209,5 @@ def build_store(zip_path: str | Path, csv_path: str | Path, out_dir: str | Path,
     rows, _ = clean_labels(rows)
     if limit is not None:
         rows = rows.iloc[select(len(rows), limit, seed)].reset_index(drop=True)
-    preprocess_split(str(zip_path), rows, str(out_dir), resize=resize, jobs=jobs, desc=desc)
+    preprocess_split(str(zip_path), rows, str(out_dir), resize=resize, width=width, jobs=jobs, desc=desc)
     return open_store(out_dir)

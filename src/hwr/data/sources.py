@@ -18,7 +18,7 @@ from typing import Iterable, TextIO
 
 import numpy as np
 
-from hwr.data.images import TooManyPixels, UndecodableImage, to_model_input
+from hwr.data.images import WIDTH, TooManyPixels, UndecodableImage, to_model_input
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm",
                             ".ppm", ".pbm"})
@@ -92,8 +92,8 @@ def find_images(inputs: Iterable[str], stdin: TextIO | None = None) -> Found:
     return found
 
 
-def load_image(path: str, resize: str) -> np.ndarray | Skip:
-    """The (64, 256) model input of the image at ``path``, or the Skip that says why not."""
+def load_image(path: str, resize: str, width: int = WIDTH) -> np.ndarray | Skip:
+    """The (64, width) model input of the image at ``path``, or the Skip that says why not."""
     try:
         size = os.stat(path).st_size
         if size == 0:
@@ -105,7 +105,7 @@ def load_image(path: str, resize: str) -> np.ndarray | Skip:
     except OSError as exc:
         return Skip(path, "unreadable", exc.strerror or type(exc).__name__)
     try:
-        return to_model_input(data, resize)
+        return to_model_input(data, resize, width=width)
     except TooManyPixels as exc:  # an image, only too big: not "not an image"
         return Skip(path, "too many pixels", str(exc).splitlines()[0][:200])
     except (UndecodableImage, ValueError) as exc:  # ValueError: what a decoder refuses

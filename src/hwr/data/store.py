@@ -1,8 +1,8 @@
 """The on-disk tensor store of one split, and batch gathering from it.
 
 A store is a directory:
-- ``images.u8``: raw uint8 pixels, shape (N, 64, 256), read by row on demand (414k images are
-  6.8 GB on disk; float32 in RAM would be 27 GB);
+- ``images.u8``: raw uint8 pixels, shape (N, 64, W), W = ``preprocess.width`` (256 for the study's
+  crop), read by row on demand (414k images at 256 px are 6.8 GB on disk; float32 in RAM would be 27 GB);
 - ``labels.npy``: int16 (N, 24), symbol indices padded with -1;
 - ``index.csv``: FILENAME,IDENTITY of each row, in store order;
 - ``meta.json``: shape and provenance.
@@ -37,7 +37,7 @@ _RAW_LABELS = "labels.i16"  # streamed label rows, turned into labels.npy on com
 
 
 class StoreImages:
-    """A store's (N, 64, 256) uint8 images, indexed like an array and read from the file on demand.
+    """A store's (N, 64, W) uint8 images, indexed like an array and read from the file on demand.
 
     Rows are read with ``pread`` (runs of consecutive rows in one call), not through a memory map:
     a mapped file's pages count in the process's resident memory once touched, together with the
@@ -45,9 +45,9 @@ class StoreImages:
     towards the store's size (6.8 GB at 414k images). Read this way they stay in the page cache,
     outside the process, and the process's memory does not grow with the dataset."""
 
-    def __init__(self, path: Path, count: int):
+    def __init__(self, path: Path, count: int, width: int = WIDTH):
         self.path = Path(path)
-        self.shape = (count, HEIGHT, WIDTH)
+        self.shape = (count, HEIGHT, width)
         self.dtype = np.dtype(np.uint8)
         self._fd: int | None = None
         self._pid = None
@@ -75,8 +75,8 @@ class StoreImages:
             raise IndexError(f"{self.path}: row index out of range for {n} images")
         order = np.argsort(indices, kind="stable")  # read front to back
         rows = indices[order]
-        buffer = np.empty((len(rows), HEIGHT, WIDTH), np.uint8)
-        row_bytes = HEIGHT * WIDTH
+        buffer = np.empty((len(rows), *self.shape[1:]), np.uint8)
+        row_bytes = HEIGHT * self.shape[2]
         starts = np.flatnonzero(np.diff(rows, prepend=-2) != 1)  # where a run of consecutive rows begins
         ends = np.append(starts[1:], len(rows))
         fd = self._descriptor() if len(rows) else None
@@ -112,7 +112,7 @@ class Store:
 
     def __init__(self, path: Path, images: StoreImages, labels: np.ndarray, meta: dict):
         self.path = Path(path)
-        self.images = images  # (N, 64, 256) uint8, read on demand
+        self.images = images  # (N, 64, W) uint8, read on demand
         self.labels = labels  # (N, 24) int16
         self.meta = meta
         self._index: tuple[list[str], list[str]] | None = None
@@ -151,9 +151,10 @@ def open_store(path: str | Path) -> Store:
         raise HwrError(f"{path}: no preprocessed split here; run `dvc repro preprocess` first")
     meta = json.loads(meta_path.read_text())
     n = int(meta["count"])
-    if (path / IMAGES).stat().st_size < n * HEIGHT * WIDTH:
+    width = int(meta.get("shape", (n, HEIGHT, WIDTH))[2])
+    if (path / IMAGES).stat().st_size < n * HEIGHT * width:
         raise HwrError(f"{path}: {IMAGES} is shorter than {n} images; re-run preprocess")
-    images = StoreImages(path / IMAGES, n)
+    images = StoreImages(path / IMAGES, n, width)
     labels = np.load(path / LABELS)
     if len(labels) != n:
         raise HwrError(f"{path}: store is inconsistent ({n} images, {len(labels)} labels); re-run preprocess")
@@ -162,11 +163,18 @@ def open_store(path: str | Path) -> Store:
     return Store(path, images, labels, meta)
 
 
+def check_store_width(store: Store, width: int, reader: str) -> None:
+    """A one-line error when ``store``'s crops are narrower than the ``width`` ``reader`` reads."""
+    if store.images.shape[2] < width:
+        raise HwrError(f"{store.path}: its crops are {store.images.shape[2]} px wide, {reader} reads {width}; "
+                       f"set preprocess.width to at least {width} and re-run preprocess (dvc repro)")
+
+
 def write_rows(fd: int, images: np.ndarray, first_row: int) -> None:
-    """Write (k, 64, 256) uint8 images into an images file at row ``first_row`` (``pwrite``: several
-    processes may each write their own rows of one file)."""
+    """Write (k, 64, W) uint8 images into an images file of W-wide rows at row ``first_row``
+    (``pwrite``: several processes may each write their own rows of one file)."""
     data = memoryview(np.ascontiguousarray(images, dtype=np.uint8)).cast("B")
-    offset = first_row * HEIGHT * WIDTH
+    offset = first_row * HEIGHT * images.shape[2]
     while len(data):
         done = os.pwrite(fd, data, offset)
         data, offset = data[done:], offset + done
@@ -185,8 +193,9 @@ class StoreWriter:
     once to ``commit``.
     """
 
-    def __init__(self, path: str | Path, capacity: int | None = None):
+    def __init__(self, path: str | Path, capacity: int | None = None, width: int = WIDTH):
         self.path = Path(path)
+        self.width = width  # of every row: HEIGHT x width pixels
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._outputs = staging.Outputs(self.path).prepare()
         self.tmp = self._outputs[self.path]
@@ -201,9 +210,9 @@ class StoreWriter:
         self._index.write(",".join(INDEX_COLUMNS) + "\n")
 
     def _check_room(self, k: int, shape: tuple) -> None:
-        if (self.capacity is not None and self.count + k > self.capacity) or shape[1:] != (HEIGHT, WIDTH):
+        if (self.capacity is not None and self.count + k > self.capacity) or shape[1:] != (HEIGHT, self.width):
             raise ValueError(f"cannot append {shape} images: capacity {self.capacity}, "
-                             f"{self.count} written, rows must be {HEIGHT}x{WIDTH}")
+                             f"{self.count} written, rows must be {HEIGHT}x{self.width}")
 
     def append(self, images: np.ndarray) -> None:
         k = len(images)
@@ -217,8 +226,8 @@ class StoreWriter:
         those ``kept`` marks, in order (the rest, e.g. images that failed to decode, are dropped by
         moving the later rows down)."""
         kept = np.asarray(kept, dtype=bool)
-        self._check_room(int(kept.sum()), (len(kept), HEIGHT, WIDTH))
-        row_bytes = HEIGHT * WIDTH
+        self._check_room(int(kept.sum()), (len(kept), HEIGHT, self.width))
+        row_bytes = HEIGHT * self.width
         if not kept.all():  # rare (undecodable images): moved row by row
             for destination, row in enumerate((np.flatnonzero(kept) + self.count).tolist(), start=self.count):
                 if row != destination:
@@ -239,7 +248,7 @@ class StoreWriter:
             self.add_rows(labels, index)
         if self.rows != self.count:
             raise ValueError(f"labels and index must match the images written ({self.rows} rows, {self.count} images)")
-        os.ftruncate(self._images, self.count * HEIGHT * WIDTH)  # rows dropped at the end leave no tail
+        os.ftruncate(self._images, self.count * HEIGHT * self.width)  # rows dropped at the end leave no tail
         self._close()
         # labels.npy = a header for (rows, 24) int16, then the streamed bytes as they are
         with open(self.tmp / LABELS, "wb") as out, open(self.tmp / _RAW_LABELS, "rb") as raw:
@@ -248,7 +257,7 @@ class StoreWriter:
             shutil.copyfileobj(raw, out)
         (self.tmp / _RAW_LABELS).unlink()
         (self.tmp / META).write_text(json.dumps({**(meta or {}), "count": self.count,
-                                                 "shape": [self.count, HEIGHT, WIDTH]}, indent=2))
+                                                 "shape": [self.count, HEIGHT, self.width]}, indent=2))
         self._outputs.publish()
 
     def _close(self) -> None:
@@ -272,7 +281,7 @@ class StoreWriter:
 
 
 def gather(store: Store, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """A batch by index array: images (B, 64, 256) uint8 and labels (B, 24), in the order asked."""
+    """A batch by index array: images (B, 64, W) uint8 and labels (B, 24), in the order asked."""
     return store.images[indices], store.labels[indices]
 
 
@@ -301,15 +310,19 @@ def concat(parts: Sequence[Part | tuple[Store, int]], out: str | Path) -> Store:
     """One store holding each part's rows, each part ``repeat`` times, in order: how real and
     synthetic (and pseudo-labelled) images are mixed at a chosen ratio. A (store, repeat) pair is
     a part of all its rows. Images are copied a block at a time, so memory does not grow with the
-    stores. Every part must have been prepared with the same resize mode."""
+    stores. Every part must have been prepared with the same resize mode and width."""
     parts = [p if isinstance(p, Part) else Part(*p) for p in parts]
     modes = {p.store.meta.get("resize", "crop") for p in parts}
     if len(modes) > 1:
         raise HwrError(f"cannot mix stores prepared with different resize modes ({', '.join(sorted(modes))}): "
                        + ", ".join(str(p.store.path) for p in parts))
+    widths = {p.store.images.shape[2] for p in parts}
+    if len(widths) > 1:
+        raise HwrError(f"cannot mix stores of different widths ({', '.join(map(str, sorted(widths)))} px; "
+                       "preprocess.width): " + ", ".join(str(p.store.path) for p in parts))
     chosen = [np.arange(len(p.store)) if p.rows is None else np.asarray(p.rows, dtype=np.int64) for p in parts]
     total = sum(len(rows) * p.repeat for p, rows in zip(parts, chosen))
-    with StoreWriter(out, total) as writer:
+    with StoreWriter(out, total, widths.pop() if widths else WIDTH) as writer:
         for part, rows in zip(parts, chosen):
             filenames = np.asarray(part.store.filenames, dtype=object)[rows]
             if part.texts is None:

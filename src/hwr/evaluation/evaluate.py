@@ -23,7 +23,7 @@ from hwr.core.alphabet import GAP
 from hwr.core.errors import HwrError
 from hwr.core.files import write_csv, write_json
 from hwr.core.layout import LEXICON_DIR, TENSORS
-from hwr.data.store import Store, open_store
+from hwr.data.store import Store, check_store_width, open_store
 from hwr.decoding.bundle import make_bundle
 from hwr.decoding.confidence import Calibration, coverage_curve, summary
 from hwr.decoding.factory import GREEDY, Decoder, make_decoder
@@ -94,6 +94,8 @@ def evaluate_model(model_path: str | Path | list, store: Store, *, batch_size: i
         if config.get("resize") and stored_resize and config["resize"] != stored_resize:
             raise HwrError(f"{model_path} was trained on '{config['resize']}' images, the split is "
                            f"'{stored_resize}'; re-run the pipeline (dvc repro) so that both use preprocess.resize")
+        if split is not None:
+            check_store_width(split, config["width"], str(model_path))
     main = decoder.name
     decoders = {"greedy": GREEDY, main: decoder}
     # a bar on terminals: the beam decoders read tens of names a second, a large split takes minutes

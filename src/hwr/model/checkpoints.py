@@ -1,7 +1,7 @@
 """Saving and loading models and training state, atomically (temp file + rename).
 
-A model file holds the weights and the config needed to use them (rnn type, resize mode,
-alphabet); it loads with ``weights_only=True``, so opening a model file never runs code.
+A model file holds the weights and the config needed to use them (rnn type, resize mode, input
+width, alphabet); it loads with ``weights_only=True``, so opening a model file never runs code.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from hwr.core.alphabet import ALPHABET
 from hwr.core.errors import HwrError
 from hwr.core.files import atomic_file
 from hwr.core.layout import RNNS
+from hwr.data.images import WIDTH, check_width
 from hwr.model.crnn import ARCHITECTURES, CRNN
 
 
@@ -63,12 +64,18 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[CR
     if cnn not in ARCHITECTURES:
         raise HwrError(f"{path}: unknown cnn {cnn!r} in the model config; expected one of "
                        f"{', '.join(ARCHITECTURES)} (a newer hwr wrote it?)")
-    model = CRNN(config["rnn"], cnn)
+    width = config.get("width", WIDTH)  # models written before the option read the study's crop
+    try:
+        check_width(width)
+    except ValueError as exc:
+        raise HwrError(f"{path}: {exc} (in the model config); retrain it") from None
+    model = CRNN(config["rnn"], cnn, width=width)
     mismatch = _weights_mismatch(model.state_dict(), blob["state_dict"])
     if mismatch:
         raise HwrError(f"{path}: its weights do not fit hwr's {config['rnn'].upper()} CRNN ({mismatch}); "
                        "retrain it with this version of hwr")
     model.load_state_dict(blob["state_dict"])
+    config = {**config, "width": width}
     # channels_last, as in training: the CPU's conv blocks then run hwr.model.blocks' fused kernel
     return model.to(device).to(memory_format=torch.channels_last).eval(), config
 

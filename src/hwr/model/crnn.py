@@ -1,7 +1,9 @@
 """The study's CRNN: three conv blocks, a 2-layer bidirectional GRU or LSTM, 64 steps x 30 classes.
 
-Input: (N, 64, 256) uint8 images (white background) or (N, 1, 64, 256) floats already normalised.
-Shapes through the network (C x H x W):
+Input: (N, 64, W) uint8 images (white background) or (N, 1, 64, W) floats already normalised; the
+network reads their left ``width`` columns (256, the study's crop, unless the model was trained wider:
+``train.runs.<name>.width``), so one store of wider crops feeds every model. Shapes through the
+network (C x H x W) at the study's width:
 
     1 x 64 x 256 -> conv 3x3 (32) + BN + ReLU + maxpool 2x2  -> 32 x 32 x 128
                  -> conv 3x3 (64) + BN + ReLU + maxpool 2x2  -> 64 x 16 x 64
@@ -35,7 +37,7 @@ from torch import nn
 
 from hwr.core.alphabet import NUM_CLASSES
 from hwr.core.layout import CNNS, RNNS
-from hwr.data.images import HEIGHT
+from hwr.data.images import HEIGHT, WIDTH
 from hwr.model import blocks, recurrent
 
 RECURRENT = dict(zip(RNNS, (recurrent.GRU, recurrent.LSTM)))  # layout.RNNS names the families
@@ -70,13 +72,13 @@ def normalise(images: torch.Tensor) -> torch.Tensor:
 
 
 class CRNN(nn.Module):
-    def __init__(self, rnn: str = "gru", cnn: str = "study", classes: int = NUM_CLASSES):
+    def __init__(self, rnn: str = "gru", cnn: str = "study", classes: int = NUM_CLASSES, width: int = WIDTH):
         super().__init__()
         if rnn not in RECURRENT:
             raise ValueError(f"unknown rnn {rnn!r}; choose gru or lstm")
         if cnn not in ARCHITECTURES:
             raise ValueError(f"unknown cnn {cnn!r}; choose one of {', '.join(ARCHITECTURES)}")
-        self.rnn_type, self.cnn_type = rnn, cnn
+        self.rnn_type, self.cnn_type, self.width = rnn, cnn, width
         arch = ARCHITECTURES[cnn]
 
         def block(cin, cout, pool):
@@ -113,10 +115,12 @@ class CRNN(nn.Module):
             set_forget_bias(self, 1.0)  # as Keras does: the cell remembers by default at the start
 
     def forward(self, images: torch.Tensor, features: bool = False):
-        """Images -> log-probabilities (N, 64, 30) (batch first; transpose to (T, N, C) for CTC).
+        """Images -> log-probabilities (N, width / 4, 30), (N, 64, 30) at the study's width (batch first;
+        transpose to (T, N, C) for CTC).
 
         ``features=True`` also returns the projected column features (N, 64, 64) the recurrent
         layers read, for the training-only auxiliary head (hwr.training.trainer)."""
+        images = images[..., : self.width]  # wider crops (a store or an ensemble's input): this model's left part
         x = normalise(images) if images.dtype == torch.uint8 else images
         layers = list(self.cnn)
         for conv, bn, pool in zip(layers[0::4], layers[1::4], layers[2::4]):  # (conv, BN, pool, ReLU) per block
@@ -139,8 +143,8 @@ class StudyCRNN(CRNN):
     column features ordered (channel, row), torch's own GRU/LSTM. Same parameters and state_dict as
     CRNN; the reference the tests hold CRNN to, and the benchmarks' naive baseline."""
 
-    def __init__(self, rnn: str = "gru", cnn: str = "study"):
-        super().__init__(rnn, cnn)
+    def __init__(self, rnn: str = "gru", cnn: str = "study", width: int = WIDTH):
+        super().__init__(rnn, cnn, width=width)
         layers = list(self.cnn)
         for i in range(0, len(layers), 4):  # (conv, BN, pool, ReLU) -> (conv, BN, ReLU, pool)
             layers[i + 2], layers[i + 3] = layers[i + 3], layers[i + 2]
@@ -151,6 +155,7 @@ class StudyCRNN(CRNN):
         self._init_dense_and_recurrent()
 
     def forward(self, images: torch.Tensor, features: bool = False):
+        images = images[..., : self.width]
         x = normalise(images) if images.dtype == torch.uint8 else images
         x = self.cnn(x)
         n, c, h, w = x.shape

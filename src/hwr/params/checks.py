@@ -14,10 +14,12 @@ from hwr.params.schema import (
     EMPTY_POLICIES,
     MAX_LM_ORDER,
     MAX_PIXELS_CEILING,
+    MAX_WIDTH,
     NAME_SOURCE,
     PRECISIONS,
     RESIZE_CHOICES,
     SCHEDULES,
+    STUDY_WIDTH,
     SYNTH_NAMES,
     FinetuneRun,
     Params,
@@ -36,6 +38,15 @@ def _check_choice(key: str, value: Any, choices) -> None:
 def _check_int(key: str, value: Any, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         _fail(key, value, f"expected an integer >= {minimum}")
+
+
+def _check_width(key: str, value: Any, stored: int = MAX_WIDTH) -> None:
+    """An input width in px: from the study's 256 to ``stored`` (preprocess.width: what the store holds)."""
+    _check_int(key, value, STUDY_WIDTH)
+    if value > stored:
+        _fail(key, value, f"at most {stored}: " + ("preprocess.width, the width of the stored crops; "
+                                                  f"raise preprocess.width to {value}" if stored < MAX_WIDTH else
+                                                  "wider inputs are not prepared"))
 
 
 def _check_bool(key: str, value: Any) -> None:
@@ -100,6 +111,7 @@ def _validate(p: Params) -> None:
     if p.clean.max_length > MAX_LABEL_LENGTH:
         _fail("clean.max_length", p.clean.max_length, f"the model's labels hold at most {MAX_LABEL_LENGTH} characters")
     _check_choice("preprocess.resize", p.preprocess.resize, RESIZE_CHOICES)
+    _check_width("preprocess.width", p.preprocess.width)
     _check_int("preprocess.jobs", p.preprocess.jobs, 0)
     _check_int("preprocess.max_pixels", p.preprocess.max_pixels, 1)
     if p.preprocess.max_pixels > MAX_PIXELS_CEILING:
@@ -118,6 +130,7 @@ def _validate(p: Params) -> None:
     _check_bool("train.augment", t.augment)
     _check_mask("train.mask", t.mask)
     _check_choice("train.cnn", t.cnn, CNNS)
+    _check_width("train.width", t.width, p.preprocess.width)
     if not _number(t.clip) or not t.clip >= 0:
         _fail("train.clip", t.clip, "expected a number >= 0 (0 = no gradient clipping)")
     if not _number(t.aux_weight) or not t.aux_weight >= 0:
@@ -137,7 +150,7 @@ def _validate(p: Params) -> None:
             raise HwrError(f"params: train.subsets.{name} is missing; give its train and validation sizes")
         _check_int(f"train.subsets.{name}.train", t.subsets[name].train, 1)
         _check_int(f"train.subsets.{name}.validation", t.subsets[name].validation, 1)
-    _check_train_runs(t.runs)
+    _check_train_runs(t.runs, p.preprocess.width)
     _check_choice("evaluate.split", p.evaluate.split, SPLITS)
     _check_int("evaluate.batch_size", p.evaluate.batch_size, 1)
     _check_int("evaluate.top_confusions", p.evaluate.top_confusions, 1)
@@ -178,7 +191,7 @@ def _validate(p: Params) -> None:
         _fail("reader", p.reader, f"expected the name of a train, finetune or selftrain run: {', '.join(runs)}")
 
 
-def _check_train_runs(runs: dict) -> None:
+def _check_train_runs(runs: dict, stored_width: int) -> None:
     """train.runs: the study's four runs, each the family and subset its name says (the comparison
     needs them), and any others beside them."""
     for name, run in runs.items():
@@ -188,6 +201,8 @@ def _check_train_runs(runs: dict) -> None:
         if run.cnn != "":
             _check_choice(f"{key}.cnn", run.cnn, CNNS)
         _check_int(f"{key}.steps", run.steps, 0)
+        if run.width != 0:
+            _check_width(f"{key}.width", run.width, stored_width)
         if name in STUDY_RUNS and run_name(run.rnn, run.subset) != name:
             _fail(key, f"{{rnn: {run.rnn}, subset: {run.subset}}}",
                   f"{name} is the study's {name.replace('-', ' ')} run")

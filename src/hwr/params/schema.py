@@ -14,9 +14,10 @@ from hwr.core.alphabet import MAX_LABEL_LENGTH
 from hwr.core.layout import KAGGLE_CSV, KAGGLE_ZIP
 
 __all__ = ["RESIZE_CHOICES", "EMPTY_POLICIES", "PRECISIONS", "SCHEDULES", "DEFAULT_STYLE_MIX", "DEFAULT_MAX_PIXELS",
-           "MAX_PIXELS_CEILING", "DEFAULT_MAX_IMAGE_BYTES", "DECODERS", "MAX_LM_ORDER", "NAME_SOURCE", "SYNTH_NAMES", "DataParams",
-           "SynthParams", "CleanParams", "PreprocessParams", "SubsetParams", "TrainRun", "TrainParams", "LexiconParams",
-           "EvaluateParams", "FinetuneRun", "SelftrainRun", "FinetuneParams", "SelftrainParams", "Params"]
+           "MAX_PIXELS_CEILING", "DEFAULT_MAX_IMAGE_BYTES", "STUDY_WIDTH", "MAX_WIDTH", "DECODERS", "MAX_LM_ORDER",
+           "NAME_SOURCE", "SYNTH_NAMES", "DataParams", "SynthParams", "CleanParams", "PreprocessParams", "SubsetParams",
+           "TrainRun", "TrainParams", "LexiconParams", "EvaluateParams", "FinetuneRun", "SelftrainRun", "FinetuneParams",
+           "SelftrainParams", "Params"]
 
 RESIZE_CHOICES = ("crop", "fit")
 EMPTY_POLICIES = ("drop", "keep")
@@ -29,6 +30,10 @@ DEFAULT_STYLE_MIX = {"hershey": 0.7, "ttf": 0.3}
 DEFAULT_MAX_PIXELS = 16_000_000
 MAX_PIXELS_CEILING = 89_478_485  # Pillow's Image.MAX_IMAGE_PIXELS: it refuses twice that on its own
 DEFAULT_MAX_IMAGE_BYTES = 32 << 20
+# Model input widths (px): the study's 256-px crop is the narrowest; wider crops keep more of a name (real
+# scans are 273-388 px wide). A stored row is 64 x width bytes.
+STUDY_WIDTH = 256
+MAX_WIDTH = 1024
 
 DECODERS = ("greedy", "beam", "lexicon")  # hwr.decoding.factory builds them
 MAX_LM_ORDER = 6  # the largest n-gram order KenLM (as flashlight-text ships it) reads
@@ -65,6 +70,7 @@ class CleanParams:
 @dataclass(frozen=True)
 class PreprocessParams:
     resize: str = "crop"
+    width: int = STUDY_WIDTH  # px of each stored crop: the widest run's input (narrower runs read its left part)
     jobs: int = 0
     max_pixels: int = DEFAULT_MAX_PIXELS  # larger images (width x height, from the header) are skipped
     max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES  # zip entries inflating to more are skipped
@@ -80,12 +86,14 @@ class SubsetParams:
 @dataclass(frozen=True)
 class TrainRun:
     """One run of the train stage (train@NAME, then evaluate@NAME): a recurrent family, a subset, a
-    network ("" = ``train.cnn``) and a number of optimiser steps (0 = ``train.steps``)."""
+    network ("" = ``train.cnn``), a number of optimiser steps (0 = ``train.steps``) and an input
+    width in px (0 = ``train.width``)."""
 
     rnn: str
     subset: str
     cnn: str = ""
     steps: int = 0
+    width: int = 0
 
 
 def default_train_runs() -> dict:
@@ -108,6 +116,7 @@ class TrainParams:
     augment: bool = False
     mask: float = 0.0  # share of each training image's columns whitened in random stripes, 0 = off
     cnn: str = "study"  # the CRNN's architecture (hwr.model.crnn.ARCHITECTURES) of runs that name none: study | wide
+    width: int = STUDY_WIDTH  # px of the crop the model reads, of runs that name none
     clip: float = 2.0  # largest gradient norm, 0 = off
     aux_weight: float = 1.0  # training-only auxiliary CTC head, 0 = none
     eval_every: int = 50  # validation every N optimiser steps (0 = epoch ends only)

@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from hwr.core.errors import HwrError
 from hwr.core.files import write_json
-from hwr.data.store import Store, select
+from hwr.data.store import Store, check_store_width, select
 from hwr.decoding.greedy import greedy_read
 from hwr.evaluation.metrics import summarise
 from hwr.model.checkpoints import atomic_save, save_model
@@ -111,6 +111,8 @@ class _Run:
         self.plan, self.params, self.ddp = plan, params, ddp
         self.device, self.dtype, self.threads = device, dtype, threads
         self.train_store, self.val_store = train_store, val_store
+        for store in (train_store, val_store):
+            check_store_width(store, params.width, plan.label)
         self.train_idx = select(len(train_store), plan.train_size, params.seed)
         self.val_idx = select(len(val_store), plan.validation_size, params.seed)
         # a fixed sample of the training subset, evaluated like validation, measures overfitting
@@ -273,10 +275,12 @@ def _finish(run: _Run, model_path: Path, summary_path: Path, checkpoint_path: Pa
                     "the model written is the start model (%s)", plan.label,
                     best["validation"]["word_accuracy"], params.init_from)
     run.trainer.model.load_state_dict(run.best_weights)
-    save_model(model_path, run.trainer.model, {"rnn": plan.rnn, "cnn": params.cnn, "subset": plan.subset,
+    save_model(model_path, run.trainer.model, {"rnn": plan.rnn, "cnn": params.cnn, "width": params.width,
+                                               "subset": plan.subset,
                                                "resize": run.train_store.meta.get("resize", "crop")})
     summary = {
-        "rnn": plan.rnn, "cnn": params.cnn, "subset": plan.subset, "init_from": params.init_from or None, "parameters": run.n_params,
+        "rnn": plan.rnn, "cnn": params.cnn, "width": params.width, "subset": plan.subset,
+        "init_from": params.init_from or None, "parameters": run.n_params,
         "train_images": len(run.train_idx), "validation_images": len(run.val_idx),
         "epochs": round(run.total_steps / run.steps_per_epoch, 3),
         "steps": run.total_steps, "best_step": best["step"], "best_epoch": best["epoch"],

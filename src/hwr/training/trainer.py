@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from hwr.core.alphabet import NUM_CLASSES
+from hwr.data.images import WIDTH
 from hwr.model.crnn import CRNN
 from hwr.model.ctc import ctc_loss, ctc_loss_fn
 from hwr.model.runtime import autocast
@@ -36,9 +37,9 @@ class Net(nn.Module):
     past the recurrent layers, which shortens CTC's all-blank phase). The head is training-only:
     the saved model is the study's CRNN, its parameter count unchanged."""
 
-    def __init__(self, rnn: str, aux: bool, cnn: str = "study"):
+    def __init__(self, rnn: str, aux: bool, cnn: str = "study", width: int = WIDTH):
         super().__init__()
-        self.crnn = CRNN(rnn, cnn)
+        self.crnn = CRNN(rnn, cnn, width=width)
         self.aux = None
         if aux:
             self.aux = nn.Linear(self.crnn.project[0].out_features, NUM_CLASSES)
@@ -62,7 +63,8 @@ class Trainer:
 
     def __init__(self, rnn: str, params: TrainParams, device: torch.device, dtype: torch.dtype | None):
         self.params, self.device, self.dtype = params, device, dtype
-        self.net = Net(rnn, params.aux_weight > 0, params.cnn).to(device).to(memory_format=torch.channels_last)
+        self.net = Net(rnn, params.aux_weight > 0, params.cnn, params.width)
+        self.net = self.net.to(device).to(memory_format=torch.channels_last)
         self.model = self.net.crnn  # what is evaluated and saved
         self.optimiser = make_optimiser(self.net, params.lr, device)
         self.scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)

@@ -185,7 +185,7 @@ $("read-drawing").addEventListener("click", () => {
 async function describe() {
   try {
     const health = await (await fetch("/health")).json();
-    $("model").textContent = `${health.rnn.toUpperCase()} model (${health.backend}, resize ${health.resize}), hwr ${health.version}`;
+    $("model").textContent = `${health.rnn.toUpperCase()} model (${health.backend}, resize ${health.resize}, ${health.width} px), hwr ${health.version}`;
     const l = health.limits;
     $("limits").textContent = `up to ${l.max_files} images at once, ${size(l.max_file_bytes)} each`;
   } catch (error) {
